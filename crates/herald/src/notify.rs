@@ -190,22 +190,13 @@ fn parse_argv(args: &[OsString], prog: &str) -> Result<Option<Request>, Failure>
                         "" | "auto" => parent_if_applicable(),
                         "parent" => std::os::unix::process::parent_id(),
                         "self" => std::process::id(),
-                        n => match n.parse::<u32>() {
-                            Ok(p)
-                                if p >= 1
-                                    && p <= i32::MAX as u32
-                                    && n.bytes().all(|b| b.is_ascii_digit()) =>
-                            {
-                                p
-                            }
-                            _ => {
-                                return Err(Failure::with_detail(
-                                    format!(
-                                        "Failed to refer to --pid='{text}': {}",
-                                        strerror(libc_einval())
-                                    ),
-                                    "expected auto, self, parent or a process ID",
-                                ))
+                        n => match parse_pid(n) {
+                            Ok(p) => p,
+                            Err(errno) => {
+                                return Err(Failure::new(format!(
+                                    "Failed to refer to --pid='{text}': {}",
+                                    strerror(errno)
+                                )))
                             }
                         },
                     });
@@ -327,6 +318,30 @@ fn parse_argv(args: &[OsString], prog: &str) -> Result<Option<Request>, Failure>
         );
     }
     Ok(Some(req))
+}
+
+/// `parse_pid()` + `pidref_set_pid()`: a number as `strtoul(…, 0)` reads it (leading
+/// blanks, `0x` hex, `0` octal), positive and within `pid_t`.
+fn parse_pid(text: &str) -> Result<u32, i32> {
+    let t = text.trim_start_matches([' ', '\t', '\n']);
+    let (digits, radix) = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        (h, 16)
+    } else if t.len() > 1 && t.starts_with('0') {
+        (&t[1..], 8)
+    } else {
+        (t, 10)
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return Err(libc_einval());
+    }
+    let n =
+        u64::from_str_radix(digits, radix).map_err(|_| rustix::io::Errno::RANGE.raw_os_error())?;
+    if n == 0 || n > i32::MAX as u64 {
+        return Err(rustix::io::Errno::RANGE.raw_os_error());
+    }
+    // Like systemd-notify 252 (and unlike 257), a PID that names no live process is
+    // still sent: the manager validates MAINPID= itself, and the bytes stay identical.
+    Ok(n as u32)
 }
 
 fn libc_einval() -> i32 {
