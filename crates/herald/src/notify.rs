@@ -352,18 +352,18 @@ fn libc_ebadf() -> i32 {
     rustix::io::Errno::BADF.raw_os_error()
 }
 
-/// `strv_env_merge()`: later assignments to the same variable replace earlier ones in
-/// place; an argument without `=` is kept as is (it has no variable to merge on).
+/// `strv_env_merge()`: each argument replaces, in place, the first entry that starts
+/// with its key prefix (`KEY=`, or the whole argument when it has no `=`), else it is
+/// appended. So `--ready READ` sends just `READ`, as systemd-notify does.
 fn merge_assignments(ours: Vec<Vec<u8>>, args: &[OsString]) -> Vec<Vec<u8>> {
     let mut out = ours;
     for a in args {
         let a = a.as_bytes();
-        let key_len = a.iter().position(|&b| b == b'=');
-        let slot = key_len.and_then(|k| {
-            out.iter()
-                .position(|e| e.len() > k && e[k] == b'=' && e[..k] == a[..k])
-        });
-        match slot {
+        let prefix = match a.iter().position(|&b| b == b'=') {
+            Some(k) => &a[..=k],
+            None => a,
+        };
+        match out.iter().position(|e| e.starts_with(prefix)) {
             Some(i) => out[i] = a.to_vec(),
             None => out.push(a.to_vec()),
         }
