@@ -74,10 +74,14 @@ fn vsock_type_unsupported(e: &io::Error) -> bool {
 /// A connection to one manager's notification socket.
 ///
 /// For a path or abstract address the datagram socket is created on first use and kept,
-/// so repeated notifications cost one `sendmsg` each.
+/// so repeated notifications cost one `sendmsg` each. Whether real and effective IDs
+/// differ (which makes libsystemd attach credentials) is also read on first use: create
+/// the notifier after any `setuid()`-style change of identity.
 pub struct Notifier {
     address: NotifyAddress,
     socket: OnceLock<OwnedFd>,
+    unix_addr: OnceLock<SocketAddrUnix>,
+    ids_differ: OnceLock<bool>,
     vsock: Box<dyn VsockConnector + Send + Sync>,
 }
 
@@ -102,6 +106,8 @@ impl Notifier {
         Notifier {
             address,
             socket: OnceLock::new(),
+            unix_addr: OnceLock::new(),
+            ids_differ: OnceLock::new(),
             vsock: Box::new(KernelVsock),
         }
     }
@@ -115,6 +121,8 @@ impl Notifier {
         Notifier {
             address,
             socket: OnceLock::new(),
+            unix_addr: OnceLock::new(),
+            ids_differ: OnceLock::new(),
             vsock: Box::new(connector),
         }
     }
@@ -168,15 +176,9 @@ impl Notifier {
         }
         let send_as = SendAs { pid };
         match &self.address {
-            NotifyAddress::Path(path) => {
-                let addr = SocketAddrUnix::new(path.as_path())
-                    .map_err(|e| Error::io(format!("address {}", path.display()), e))?;
-                self.send_unix(&addr, payload, fds, send_as)
-            }
-            NotifyAddress::Abstract(name) => {
-                let addr = SocketAddrUnix::new_abstract_name(name)
-                    .map_err(|e| Error::io(format!("address {}", self.address), e))?;
-                self.send_unix(&addr, payload, fds, send_as)
+            NotifyAddress::Path(_) | NotifyAddress::Abstract(_) => {
+                let addr = self.unix_address()?;
+                self.send_unix(addr, payload, fds, send_as)
             }
             NotifyAddress::Vsock {
                 socket_type,
@@ -189,6 +191,19 @@ impl Notifier {
                 self.send_vsock(*socket_type, *cid, *port, payload)
             }
         }
+    }
+
+    fn unix_address(&self) -> Result<&SocketAddrUnix, Error> {
+        if let Some(a) = self.unix_addr.get() {
+            return Ok(a);
+        }
+        let addr = match &self.address {
+            NotifyAddress::Path(path) => SocketAddrUnix::new(path.as_path()),
+            NotifyAddress::Abstract(name) => SocketAddrUnix::new_abstract_name(name),
+            NotifyAddress::Vsock { .. } => unreachable!("only called for AF_UNIX addresses"),
+        }
+        .map_err(|e| Error::io(format!("address {}", self.address), e))?;
+        Ok(self.unix_addr.get_or_init(|| addr))
     }
 
     fn unix_socket(&self) -> Result<BorrowedFd<'_>, Error> {
@@ -215,7 +230,10 @@ impl Notifier {
         send_as: SendAs,
     ) -> Result<(), Error> {
         let sock = self.unix_socket()?;
-        let creds = credentials_to_send(send_as);
+        let creds = credentials_to_send(
+            send_as,
+            *self.ids_differ.get_or_init(real_and_effective_ids_differ),
+        );
         let iov = [IoSlice::new(payload)];
         let mut space = [MaybeUninit::<u8>::uninit();
             rustix::cmsg_space!(ScmRights(MAX_FDS_SEND), ScmCredentials(1))];
@@ -311,25 +329,33 @@ impl Notifier {
 
 /// The credentials to attach, if any: libsystemd attaches `SCM_CREDENTIALS` only when
 /// sending for another PID or when real and effective IDs differ, since otherwise the
-/// kernel fills in the same values itself.
-fn credentials_to_send(send_as: SendAs) -> Option<UCred> {
+/// kernel fills in the same values itself. `ids_differ` is that second condition, read
+/// once per notifier (see [`Notifier`]).
+fn credentials_to_send(send_as: SendAs, ids_differ: bool) -> Option<UCred> {
+    if send_as.pid.is_none() && !ids_differ {
+        return None;
+    }
     let own_pid = rustix::process::getpid();
-    let (uid, euid) = (rustix::process::getuid(), rustix::process::geteuid());
-    let (gid, egid) = (rustix::process::getgid(), rustix::process::getegid());
     let other_pid = send_as
         .pid
         .filter(|&p| p != own_pid.as_raw_nonzero().get() as u32);
-    if other_pid.is_none() && uid == euid && gid == egid {
+    if other_pid.is_none() && !ids_differ {
         return None;
     }
     let pid = other_pid
         .and_then(|p| Pid::from_raw(p as i32))
         .unwrap_or(own_pid);
+    let (uid, gid) = (rustix::process::getuid(), rustix::process::getgid());
     Some(UCred {
         pid,
         uid: Uid::from_raw(uid.as_raw()),
         gid: Gid::from_raw(gid.as_raw()),
     })
+}
+
+fn real_and_effective_ids_differ() -> bool {
+    rustix::process::getuid() != rustix::process::geteuid()
+        || rustix::process::getgid() != rustix::process::getegid()
 }
 
 /// Asks for an 8 MiB send buffer so a burst of notifications does not block; failure is

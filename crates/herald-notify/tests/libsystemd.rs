@@ -20,15 +20,24 @@ fn typed_messages() -> Vec<Vec<Field<'static>>> {
         vec![Field::Reloading, Field::MonotonicUsec(123_456_789)],
         vec![Field::Stopping],
         vec![Field::Status("")],
-        vec![Field::Errno(2), Field::BusError("org.freedesktop.DBus.Error.Failed")],
+        vec![
+            Field::Errno(2),
+            Field::BusError("org.freedesktop.DBus.Error.Failed"),
+        ],
         vec![Field::MainPid(4711), Field::MainPidFdId(98765)],
         vec![Field::Watchdog],
         vec![Field::WatchdogTrigger],
         vec![Field::WatchdogUsec(36_000_000_000)],
         vec![Field::ExtendTimeoutUsec(5_000_000)],
         vec![Field::NotifyAccess(NotifyAccess::All), Field::RestartReset],
-        vec![Field::ExitStatus(3), Field::VarlinkError("io.systemd.Failed")],
-        vec![Field::Other { key: "X_APP_STATE", value: b"warm" }],
+        vec![
+            Field::ExitStatus(3),
+            Field::VarlinkError("io.systemd.Failed"),
+        ],
+        vec![Field::Other {
+            key: "X_APP_STATE",
+            value: b"warm",
+        }],
     ]
 }
 
@@ -36,7 +45,10 @@ fn have_libsystemd() -> bool {
     let ok = std::path::Path::new(LIBSYSTEMD).exists();
     if !ok {
         eprintln!("skipped: {LIBSYSTEMD} is not installed");
-        assert!(std::env::var_os("CI").is_none(), "CI installs libsystemd0: this must not skip");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs libsystemd0: this must not skip"
+        );
     }
     ok
 }
@@ -48,7 +60,10 @@ fn libsystemd_datagrams_parse_to_the_same_typed_messages() {
     }
     let rx = Receiver::path();
     let messages = typed_messages();
-    let wire: Vec<String> = messages.iter().map(|m| String::from_utf8(message::format(m).unwrap()).unwrap()).collect();
+    let wire: Vec<String> = messages
+        .iter()
+        .map(|m| String::from_utf8(message::format(m).unwrap()).unwrap())
+        .collect();
     let script = format!(
         r#"
 import ctypes, os, sys, json
@@ -72,13 +87,20 @@ print("done")
     let pid = out.id() as i32;
     for (typed, text) in messages.iter().zip(&wire) {
         let got = rx.recv();
-        assert_eq!(got.bytes, text.as_bytes(), "libsystemd sends the same bytes");
+        assert_eq!(
+            got.bytes,
+            text.as_bytes(),
+            "libsystemd sends the same bytes"
+        );
         assert_eq!(got.pid, Some(pid));
         let payload = message::check_datagram(&got.bytes).unwrap();
         assert_eq!(&message::parse(payload).unwrap(), typed);
     }
     let fdstore = rx.recv();
-    assert_eq!(message::parse(&fdstore.bytes).unwrap(), [Field::FdStore, Field::FdName("pipe")]);
+    assert_eq!(
+        message::parse(&fdstore.bytes).unwrap(),
+        [Field::FdStore, Field::FdName("pipe")]
+    );
     assert_eq!(fdstore.fds.len(), 2);
     let barrier = rx.recv();
     assert_eq!(message::parse(&barrier.bytes).unwrap(), [Field::Barrier]);

@@ -256,6 +256,36 @@ pub fn fdname_is_valid(name: &str) -> bool {
             .all(|b| (b' '..=b'~').contains(&b) && b != b':')
 }
 
+/// Whether `key` is one of the keys with a typed variant (an `Other` with such a key
+/// would not parse back as `Other`).
+pub fn is_known_key(key: &str) -> bool {
+    matches!(
+        key,
+        "READY"
+            | "RELOADING"
+            | "STOPPING"
+            | "MONOTONIC_USEC"
+            | "STATUS"
+            | "ERRNO"
+            | "BUSERROR"
+            | "VARLINKERROR"
+            | "EXIT_STATUS"
+            | "MAINPID"
+            | "MAINPIDFDID"
+            | "MAINPIDFD"
+            | "WATCHDOG"
+            | "WATCHDOG_USEC"
+            | "EXTEND_TIMEOUT_USEC"
+            | "FDSTORE"
+            | "FDSTOREREMOVE"
+            | "FDNAME"
+            | "FDPOLL"
+            | "BARRIER"
+            | "NOTIFYACCESS"
+            | "RESTART_RESET"
+    )
+}
+
 fn error_name_is_valid(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic())
 }
@@ -394,24 +424,40 @@ impl<'a> Field<'a> {
     /// Checks that this field formats to a line that parses back to itself: no `\n` or
     /// NUL anywhere, a key that is not empty and has no `=`, and a value the key accepts.
     pub fn validate(&self) -> Result<(), FieldError> {
-        let mut line = Vec::with_capacity(32);
-        self.write_unchecked(&mut line);
-        match Field::parse(&line) {
-            Ok(back) if back == *self => Ok(()),
-            Ok(_) => {
-                // Only an `Other` key containing `=` or a known key can re-parse as
-                // something else.
-                let (key, value) = match *self {
-                    Field::Other { key, value } => (key.as_bytes(), value),
-                    _ => (self.key().as_bytes(), &b""[..]),
-                };
-                Err(FieldError::new(
-                    key,
-                    value,
-                    FieldErrorKind::BadValue("an unknown key without '='"),
-                ))
+        let bad = |kind| {
+            let mut line = Vec::new();
+            self.write_unchecked(&mut line);
+            let eq = line.iter().position(|&b| b == b'=').unwrap_or(line.len());
+            let value = line.get(eq + 1..).unwrap_or_default();
+            Err(FieldError::new(&line[..eq], value, kind))
+        };
+        let clean = |s: &[u8]| !s.contains(&b'\n') && !s.contains(&0);
+        match *self {
+            Field::Status(s) if !clean(s.as_bytes()) => bad(FieldErrorKind::ValueHasNewline),
+            Field::BusError(s) | Field::VarlinkError(s) if !error_name_is_valid(s) => {
+                bad(FieldErrorKind::BadValue("an error name"))
             }
-            Err(e) => Err(e),
+            Field::FdName(s) if !fdname_is_valid(s) => bad(FieldErrorKind::BadValue(
+                "at most 255 printable ASCII characters without ':'",
+            )),
+            Field::Errno(n) if n > MAX_ERRNO => {
+                bad(FieldErrorKind::BadValue("an errno number from 0 to 4095"))
+            }
+            Field::MainPid(n) if n == 0 || n > i32::MAX as u32 => {
+                bad(FieldErrorKind::BadValue("a process ID"))
+            }
+            Field::Other { key, value } => {
+                if key.is_empty() {
+                    bad(FieldErrorKind::EmptyKey)
+                } else if !clean(key.as_bytes()) || !clean(value) {
+                    bad(FieldErrorKind::ValueHasNewline)
+                } else if key.contains('=') || is_known_key(key) {
+                    bad(FieldErrorKind::BadValue("an unknown key without '='"))
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Ok(()),
         }
     }
 
