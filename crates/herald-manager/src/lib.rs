@@ -12,7 +12,9 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod cgroup;
+pub mod paths;
 pub mod spawn;
 #[allow(unsafe_code)]
 pub mod sys;
