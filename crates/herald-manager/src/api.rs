@@ -86,7 +86,11 @@ pub struct Response {
 impl Response {
     /// A failure with a reason.
     pub fn error(reason: impl Into<String>) -> Response {
-        Response { ok: false, error: Some(reason.into()), ..Response::default() }
+        Response {
+            ok: false,
+            error: Some(reason.into()),
+            ..Response::default()
+        }
     }
 }
 

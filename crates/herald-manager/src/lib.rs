@@ -14,7 +14,12 @@
 
 pub mod api;
 pub mod cgroup;
+pub mod control;
+pub mod manager;
 pub mod paths;
+pub mod receiver;
 pub mod spawn;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod unit;
+pub mod users;

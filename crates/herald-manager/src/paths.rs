@@ -16,7 +16,9 @@ pub fn default_runtime_dir() -> PathBuf {
     }
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir).join("herald"),
-        None => std::env::temp_dir().join(format!("herald-{}", rustix::process::geteuid().as_raw())),
+        None => {
+            std::env::temp_dir().join(format!("herald-{}", rustix::process::geteuid().as_raw()))
+        }
     }
 }
 

@@ -1201,3 +1201,124 @@ impl ExecPlan<'_> {
         &self.program
     }
 }
+
+// ---------------------------------------------------------------------------
+// Signals as file descriptors.
+// ---------------------------------------------------------------------------
+
+/// Blocks `signals` for the calling thread (`sigprocmask(2)` `SIG_BLOCK`) and returns a
+/// `signalfd(2)` (non-blocking, close-on-exec) that becomes readable when one is
+/// pending, so the event loop handles signals in order with everything else.
+///
+/// Call it before starting any thread, so every later thread inherits the mask.
+pub fn signalfd_for(signals: &[c_int]) -> io::Result<OwnedFd> {
+    // SAFETY: `set` is a local, fully initialised by sigemptyset before any use;
+    // sigprocmask and signalfd only read it; the returned fd is new and owned here.
+    unsafe {
+        let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigemptyset(set.as_mut_ptr());
+        let mut set = set.assume_init();
+        for &s in signals {
+            libc::sigaddset(&mut set, s);
+        }
+        if libc::sigprocmask(libc::SIG_BLOCK, &set, ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// Reads one pending signal from a signalfd: `Ok(Some(signo))`, or `Ok(None)` when
+/// none is pending.
+pub fn read_signal(fd: BorrowedFd<'_>) -> io::Result<Option<c_int>> {
+    // `struct signalfd_siginfo` is 128 bytes; `ssi_signo` is its first u32.
+    let mut buf = [0u8; 128];
+    match rustix::io::read(fd, &mut buf) {
+        Ok(128) => Ok(Some(
+            u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as c_int
+        )),
+        Ok(n) => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("short signalfd read of {n} bytes"),
+        )),
+        Err(rustix::io::Errno::AGAIN) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Receives with `MSG_PEEK` only the sender's credentials of the next datagram, without
+/// dequeuing it (`recvmsg(2)` with a zero-length buffer). `Ok(None)`: nothing queued.
+///
+/// The manager uses this to decide, before reading a datagram for real, whether it
+/// needs the kernel to attach a pidfd for it (see `receiver.rs`).
+pub fn peek_sender(sock: BorrowedFd<'_>) -> io::Result<Option<Ucred>> {
+    let mut control = [0u64; 8]; // room for one SCM_CREDENTIALS (and an SCM_PIDFD)
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 0,
+    };
+    // SAFETY: msghdr points at locals that outlive the call; the kernel writes at most
+    // msg_controllen bytes of control data into `control`, which is 8-byte aligned.
+    let (n, hdr) = unsafe {
+        let mut hdr: libc::msghdr = mem::zeroed();
+        hdr.msg_iov = &mut iov;
+        hdr.msg_iovlen = 1;
+        hdr.msg_control = control.as_mut_ptr().cast();
+        hdr.msg_controllen = mem::size_of_val(&control);
+        let n = libc::recvmsg(
+            sock.as_raw_fd(),
+            &mut hdr,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC,
+        );
+        (n, hdr)
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EAGAIN) {
+            return Ok(None);
+        }
+        return Err(e);
+    }
+    let mut creds = None;
+    // SAFETY: walking the control buffer the kernel filled, with the CMSG_* macros,
+    // bounded by msg_controllen; the pidfd case is never asked for (SO_PASSPIDFD is
+    // off while peeking), but any fd found is closed so none leaks.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&hdr);
+        while !cmsg.is_null() {
+            let c = &*cmsg;
+            if c.cmsg_level == libc::SOL_SOCKET && c.cmsg_type == libc::SCM_CREDENTIALS {
+                let uc: libc::ucred = ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                creds = Some(Ucred {
+                    pid: uc.pid,
+                    uid: uc.uid,
+                    gid: uc.gid,
+                });
+            } else if c.cmsg_level == libc::SOL_SOCKET
+                && (c.cmsg_type == SCM_PIDFD || c.cmsg_type == libc::SCM_RIGHTS)
+            {
+                let data = libc::CMSG_DATA(cmsg);
+                let len = c.cmsg_len as usize - (data as usize - cmsg as usize);
+                for i in 0..len / mem::size_of::<c_int>() {
+                    let fd: c_int = ptr::read_unaligned(data.cast::<c_int>().add(i));
+                    drop(OwnedFd::from_raw_fd(fd));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&hdr, cmsg);
+        }
+    }
+    Ok(creds)
+}
+
+/// Borrows one of the manager's own fds by number, for a call that only needs the
+/// number (epoll registration of an fd the caller owns).
+pub fn borrow_fd(fd: c_int) -> BorrowedFd<'static> {
+    // SAFETY: callers pass fds they own and keep open for the duration of the call
+    // (epoll_ctl copies the number; it does not keep the borrow).
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}

@@ -870,6 +870,7 @@ mod tests {
             user: "u".into(),
             uid: 1000,
             hostname: "host".into(),
+            fragment: None,
         }
     }
 
@@ -1297,10 +1298,10 @@ mod tests {
                 "unknown specifier '%q'",
             ),
             (
-                "[Service]\nExecStart=/bin/x\nEnvironment=A=%y\n",
+                "[Service]\nExecStart=/bin/x\nEnvironment=A=%z\n",
                 3,
                 Some("Environment"),
-                "unknown specifier '%y'",
+                "unknown specifier '%z'",
             ),
             (
                 "[Service]\nExecStart=/bin/x\nWorkingDirectory=relative\n",

@@ -207,7 +207,11 @@ pub fn load_unit(
         ));
     }
 
-    let mut parser = UnitParser::new(unit.as_str(), ctx)?;
+    let ctx = SpecifierContext {
+        fragment: Some(fragment.display().to_string()),
+        ..ctx.clone()
+    };
+    let mut parser = UnitParser::new(unit.as_str(), &ctx)?;
     parser.add_file(&fragment)?;
     for dropin in dropin_files(dirs, &unit) {
         parser.add_file(dropin)?;
@@ -407,6 +411,19 @@ mod tests {
         assert_eq!(u.config.exec_start[0].path, "/bin/etc");
         assert_eq!(u.fragment_path, d.etc.join("a.service"));
         assert!(u.dropin_paths.is_empty());
+    }
+
+    #[test]
+    fn fragment_specifiers() {
+        let d = Dirs::new();
+        write(
+            &d.etc.join("s.service"),
+            "[Service]\nExecStart=%Y/run.sh %y\n",
+        );
+        let u = load_unit(&d.all(), "s.service", &ctx()).unwrap();
+        let dir = d.etc.display().to_string();
+        assert_eq!(u.config.exec_start[0].path, format!("{dir}/run.sh"));
+        assert_eq!(u.config.exec_start[0].argv[1], format!("{dir}/s.service"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `%` specifiers (systemd.unit(5), "SPECIFIERS").
 //!
 //! Supported: `%n` `%N` `%p` `%P` `%i` `%I` `%j` `%J` `%f` (derived from
-//! the unit name), `%t` `%h` `%u` `%U` `%H` (taken from a
+//! the unit name), `%y` `%Y` (the unit file and its directory), `%t` `%h`
+//! `%u` `%U` `%H` (taken from a
 //! [`SpecifierContext`]) and `%%`. Any other specifier is an error, as in
 //! current systemd. A lone `%` at the very end of a string is kept.
 
@@ -23,6 +24,9 @@ pub struct SpecifierContext {
     pub uid: u32,
     /// `%H`: the host name.
     pub hostname: String,
+    /// `%y`: the path of the unit file (its directory is `%Y`). Set by
+    /// [`crate::load_unit`] for the unit it loads; `None` elsewhere.
+    pub fragment: Option<String>,
 }
 
 impl SpecifierContext {
@@ -35,6 +39,7 @@ impl SpecifierContext {
             user: "root".to_owned(),
             uid: 0,
             hostname: hostname.into(),
+            fragment: None,
         }
     }
 }
@@ -114,6 +119,20 @@ pub fn resolve_specifiers(
             'u' => out.push_str(&ctx.user),
             'U' => out.push_str(&ctx.uid.to_string()),
             'H' => out.push_str(&ctx.hostname),
+            'y' | 'Y' => {
+                let path = ctx
+                    .fragment
+                    .as_deref()
+                    .ok_or_else(|| failed("the unit has no file".into()))?;
+                if spec == 'y' {
+                    out.push_str(path);
+                } else {
+                    let dir = std::path::Path::new(path)
+                        .parent()
+                        .map_or_else(|| "/".into(), |d| d.display().to_string());
+                    out.push_str(&dir);
+                }
+            }
             other => return Err(SpecifierError::Unknown(other)),
         }
     }
@@ -136,6 +155,7 @@ mod tests {
             user: "al".into(),
             uid: 1000,
             hostname: "host".into(),
+            fragment: None,
         }
     }
 

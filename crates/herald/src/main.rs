@@ -7,7 +7,7 @@
 mod getopt;
 mod notify;
 mod sys;
-mod users;
+mod up;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -16,10 +16,12 @@ use std::process::ExitCode;
 const USAGE: &str = "herald — service readiness notification (sd_notify), race-free
 
 Usage:
+  herald up [OPTIONS] UNIT_DIR... [UNIT...]        run services from unit files, in order, on readiness
+  herald ctl [OPTIONS] COMMAND                     ask the running manager (list, status, start, stop, …)
   herald notify [OPTIONS...] [VARIABLE=VALUE...]   tell the manager (drop-in systemd-notify)
   herald --help | --version
 
-Run 'herald notify --help' for its options.
+Run 'herald COMMAND --help' for a command's options.
 ";
 
 fn main() -> ExitCode {
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
     }
     match args.get(1).and_then(|a| a.to_str()) {
         Some("notify") => notify::main("herald notify", &args[2..], notify::Persona::Herald),
+        Some("up") => up::main(&args[2..]),
         Some("--version") => {
             println!("herald {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

@@ -19,7 +19,6 @@ use std::time::Duration;
 use herald_notify::{Error as NotifyError, Field, Notifier, NotifyAddress};
 
 use crate::getopt::{self, Arg, OptSpec};
-use crate::users;
 
 /// How the tool was invoked, which decides how it names itself and how much it says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,14 +205,14 @@ fn parse_argv(args: &[OsString], prog: &str) -> Result<Option<Request>, Failure>
                 "uid" => {
                     let v = value.unwrap_or_default();
                     let text = v.to_string_lossy().into_owned();
-                    match users::resolve_user(&text) {
-                        Ok((uid, gid)) => {
+                    match herald_manager::users::resolve_notify_user(&text) {
+                        Some((uid, gid)) => {
                             req.uid = Some(uid);
                             req.gid = gid;
                         }
-                        Err(errno) => {
+                        None => {
                             return Err(Failure::with_detail(
-                                format!("Can't resolve user {text}: {}", strerror(errno)),
+                                format!("Can't resolve user {text}: {}", strerror(libc_einval())),
                                 "not a user name in /etc/passwd nor a numeric UID",
                             ))
                         }
