@@ -333,7 +333,13 @@ impl Manager {
                 let own = h.own_cgroup()?;
                 ManagerCgroups::create_unique(&own)
             }) {
-                Ok(c) => m.cgroups = Some(c),
+                Ok(c) => {
+                    log_line(&format!(
+                        "herald: running units under cgroup {}",
+                        c.subtree().cgroup_path().display()
+                    ));
+                    m.cgroups = Some(c);
+                }
                 Err(e) => log_line(&format!(
                     "herald: cgroup v2 is not usable here ({e}); running without cgroups: processes are \
                      attributed by ancestry, so a message from a process that has left its service's process \
@@ -740,18 +746,20 @@ impl Manager {
                 return true;
             }
         }
-        // Wait for everything ordered before it that is starting.
-        if u.after.iter().any(|&d| self.has_job(d, JobKind::Start)) {
-            return false;
-        }
+        // Before waiting on ordering: a unit that cannot run fails at once (so units on
+        // an ordering cycle, refused at load, cannot wait for each other forever).
         if let Some(e) = self.units[id].load_error.clone() {
-            if self.units[id].not_found && !self.units[id].name.ends_with(".service") {
-                // A name to order against (a target): nothing to do.
-                self.job_done(id, "done", None);
-            } else {
-                self.fail_start_job(id, RunResult::Resources, e);
-            }
+            self.fail_start_job(id, RunResult::Resources, e);
             return true;
+        }
+        if self.units[id].loaded.is_none() {
+            // A name to order against (a target or another unit type): nothing to run.
+            self.job_done(id, "done", None);
+            return true;
+        }
+        // Wait for everything ordered before it that is starting.
+        if self.units[id].after.iter().any(|&d| self.has_job(d, JobKind::Start)) {
+            return false;
         }
         if self.units[id].state.is_active() {
             self.job_done(id, "done", None);

@@ -120,8 +120,15 @@ struct JobArgs {
 pub(crate) enum Action {
     List,
     Status(Vec<String>),
-    Job { kind: JobKind, units: Vec<String>, no_block: bool },
-    Logs { unit: Option<String>, lines: usize },
+    Job {
+        kind: JobKind,
+        units: Vec<String>,
+        no_block: bool,
+    },
+    Logs {
+        unit: Option<String>,
+        lines: usize,
+    },
     Exit,
 }
 
@@ -155,7 +162,11 @@ fn normalize_all(names: &[String]) -> Result<Vec<String>, ParseError> {
 impl Action {
     fn from_command(command: Command) -> Result<Action, ParseError> {
         let job = |kind, args: JobArgs| -> Result<Action, ParseError> {
-            Ok(Action::Job { kind, units: normalize_all(&args.units)?, no_block: args.no_block })
+            Ok(Action::Job {
+                kind,
+                units: normalize_all(&args.units)?,
+                no_block: args.no_block,
+            })
         };
         Ok(match command {
             Command::List => Action::List,
@@ -164,9 +175,10 @@ impl Action {
             Command::Stop(args) => job(JobKind::Stop, args)?,
             Command::Restart(args) => job(JobKind::Restart, args)?,
             Command::Reload(args) => job(JobKind::Reload, args)?,
-            Command::Logs { unit, lines } => {
-                Action::Logs { unit: unit.as_deref().map(normalize).transpose()?, lines }
-            }
+            Command::Logs { unit, lines } => Action::Logs {
+                unit: unit.as_deref().map(normalize).transpose()?,
+                lines,
+            },
             Command::Exit => Action::Exit,
         })
     }
@@ -175,11 +187,22 @@ impl Action {
     pub(crate) fn request(&self) -> Request {
         match self {
             Action::List => Request::List,
-            Action::Status(units) => Request::Status { units: units.clone() },
-            Action::Job { kind, units, no_block } => {
-                Request::Job { kind: *kind, units: units.clone(), no_block: *no_block }
-            }
-            Action::Logs { unit, lines } => Request::Logs { unit: unit.clone(), lines: *lines },
+            Action::Status(units) => Request::Status {
+                units: units.clone(),
+            },
+            Action::Job {
+                kind,
+                units,
+                no_block,
+            } => Request::Job {
+                kind: *kind,
+                units: units.clone(),
+                no_block: *no_block,
+            },
+            Action::Logs { unit, lines } => Request::Logs {
+                unit: unit.clone(),
+                lines: *lines,
+            },
             Action::Exit => Request::Exit,
         }
     }
@@ -187,7 +210,9 @@ impl Action {
     /// How long to wait for the answer: forever for a job that waits for completion.
     pub(crate) fn read_timeout(&self) -> Option<Duration> {
         match self {
-            Action::Job { no_block: false, .. } => None,
+            Action::Job {
+                no_block: false, ..
+            } => None,
             _ => Some(IO_TIMEOUT),
         }
     }
@@ -228,17 +253,34 @@ impl CallError {
         let at = socket.display();
         match self {
             CallError::Connect(e) => {
-                format!("cannot reach the manager at {at}: {} (is 'herald up' running?)", io_text(e))
+                format!(
+                    "cannot reach the manager at {at}: {} (is 'herald up' running?)",
+                    io_text(e)
+                )
             }
-            CallError::Send(e) => format!("cannot send the request to the manager at {at}: {}", io_text(e)),
-            CallError::Receive(e) => format!("lost the connection to the manager at {at}: {}", io_text(e)),
-            CallError::Timeout(d) => format!("the manager at {at} did not answer within {}s", d.as_secs()),
-            CallError::Empty => format!("the manager at {at} closed the connection without answering"),
+            CallError::Send(e) => format!(
+                "cannot send the request to the manager at {at}: {}",
+                io_text(e)
+            ),
+            CallError::Receive(e) => {
+                format!("lost the connection to the manager at {at}: {}", io_text(e))
+            }
+            CallError::Timeout(d) => {
+                format!("the manager at {at} did not answer within {}s", d.as_secs())
+            }
+            CallError::Empty => {
+                format!("the manager at {at} closed the connection without answering")
+            }
             CallError::TooLarge => {
-                format!("the answer of the manager at {at} is larger than {} MiB", MAX_RESPONSE >> 20)
+                format!(
+                    "the answer of the manager at {at} is larger than {} MiB",
+                    MAX_RESPONSE >> 20
+                )
             }
             CallError::Malformed(e, start) => {
-                format!("malformed response from the manager at {at}: {e} (response begins: {start:?})")
+                format!(
+                    "malformed response from the manager at {at}: {e} (response begins: {start:?})"
+                )
             }
         }
     }
@@ -253,15 +295,26 @@ fn io_text(e: &io::Error) -> String {
 }
 
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// Sends `request` on the control socket at `socket` and returns the answer, waiting at
 /// most `read_timeout` for it (`None`: as long as it takes).
-pub(crate) fn call(socket: &Path, request: &Request, read_timeout: Option<Duration>) -> Result<Response, CallError> {
+pub(crate) fn call(
+    socket: &Path,
+    request: &Request,
+    read_timeout: Option<Duration>,
+) -> Result<Response, CallError> {
     let mut stream = UnixStream::connect(socket).map_err(CallError::Connect)?;
-    stream.set_write_timeout(Some(IO_TIMEOUT)).map_err(CallError::Send)?;
-    stream.set_read_timeout(read_timeout).map_err(CallError::Receive)?;
+    stream
+        .set_write_timeout(Some(IO_TIMEOUT))
+        .map_err(CallError::Send)?;
+    stream
+        .set_read_timeout(read_timeout)
+        .map_err(CallError::Receive)?;
 
     let mut line = serde_json::to_vec(request).map_err(|e| CallError::Send(io::Error::other(e)))?;
     line.push(b'\n');
@@ -274,13 +327,16 @@ pub(crate) fn call(socket: &Path, request: &Request, read_timeout: Option<Durati
     })?;
 
     let mut answer = Vec::new();
-    (&mut stream).take(MAX_RESPONSE + 1).read_to_end(&mut answer).map_err(|e| {
-        if is_timeout(&e) {
-            CallError::Timeout(read_timeout.unwrap_or(IO_TIMEOUT))
-        } else {
-            CallError::Receive(e)
-        }
-    })?;
+    (&mut stream)
+        .take(MAX_RESPONSE + 1)
+        .read_to_end(&mut answer)
+        .map_err(|e| {
+            if is_timeout(&e) {
+                CallError::Timeout(read_timeout.unwrap_or(IO_TIMEOUT))
+            } else {
+                CallError::Receive(e)
+            }
+        })?;
     if answer.len() as u64 > MAX_RESPONSE {
         return Err(CallError::TooLarge);
     }
@@ -334,8 +390,10 @@ pub(crate) fn status_report<'a>(requested: &[String], response: &'a Response) ->
             shown.push(unit);
         }
     }
-    let missing: Vec<&String> =
-        requested.iter().filter(|r| !response.units.iter().any(|u| &u.name == *r)).collect();
+    let missing: Vec<&String> = requested
+        .iter()
+        .filter(|r| !response.units.iter().any(|u| &u.name == *r))
+        .collect();
     let mut error = None;
     if response.ok {
         unknown.extend(missing.into_iter().cloned());
@@ -345,12 +403,20 @@ pub(crate) fn status_report<'a>(requested: &[String], response: &'a Response) ->
         if named || !unknown.is_empty() {
             unknown.extend(missing.into_iter().cloned());
         } else {
-            error = Some(if reason.is_empty() { "the manager refused the request".to_owned() } else { reason.to_owned() });
+            error = Some(if reason.is_empty() {
+                "the manager refused the request".to_owned()
+            } else {
+                reason.to_owned()
+            });
         }
     }
     let mut seen = std::collections::HashSet::new();
     unknown.retain(|u| seen.insert(u.clone()));
-    StatusReport { shown, unknown, error }
+    StatusReport {
+        shown,
+        unknown,
+        error,
+    }
 }
 
 /// The exit code for an answer: for `status`, 4 if a unit is unknown, else 1 if the
@@ -364,7 +430,11 @@ pub(crate) fn exit_code(action: &Action, response: &Response) -> u8 {
                 4
             } else if report.error.is_some() {
                 1
-            } else if report.shown.iter().any(|u| !matches!(u.active_state.as_str(), "active" | "reloading")) {
+            } else if report
+                .shown
+                .iter()
+                .any(|u| !matches!(u.active_state.as_str(), "active" | "reloading"))
+            {
                 3
             } else {
                 0
@@ -375,24 +445,37 @@ pub(crate) fn exit_code(action: &Action, response: &Response) -> u8 {
 }
 
 fn refusal(response: &Response) -> String {
-    format!("herald ctl: {}\n", response.error.as_deref().unwrap_or("the manager refused the request"))
+    format!(
+        "herald ctl: {}\n",
+        response
+            .error
+            .as_deref()
+            .unwrap_or("the manager refused the request")
+    )
 }
 
 /// Everything `herald ctl` prints for `action` given the manager's `response`.
 pub(crate) fn render(action: &Action, response: &Response, json: bool, view: &View) -> Output {
-    let mut out = Output { code: exit_code(action, response), ..Output::default() };
+    let mut out = Output {
+        code: exit_code(action, response),
+        ..Output::default()
+    };
     if json {
         // A Response always serializes; the fallback only keeps this total.
         out.stdout = serde_json::to_string_pretty(response).unwrap_or_default() + "\n";
         return out;
     }
     match action {
-        Action::List if response.ok => out.stdout = format::format_list(&response.units, view.color),
+        Action::List if response.ok => {
+            out.stdout = format::format_list(&response.units, view.color)
+        }
         Action::Status(units) => {
             let report = status_report(units, response);
-            out.stdout = format::format_statuses(&report.shown, view.now_usec, view.color, &view.tz);
+            out.stdout =
+                format::format_statuses(&report.shown, view.now_usec, view.color, &view.tz);
             for unit in &report.unknown {
-                out.stderr.push_str(&format!("Unit {unit} could not be found.\n"));
+                out.stderr
+                    .push_str(&format!("Unit {unit} could not be found.\n"));
             }
             if let Some(error) = report.error {
                 out.stderr.push_str(&format!("herald ctl: {error}\n"));
@@ -405,12 +488,19 @@ pub(crate) fn render(action: &Action, response: &Response, json: bool, view: &Vi
                     "Failed to {} {}: {}\n",
                     kind.as_str(),
                     units.join(" "),
-                    response.error.as_deref().unwrap_or("the manager refused the request")
+                    response
+                        .error
+                        .as_deref()
+                        .unwrap_or("the manager refused the request")
                 );
             }
         }
-        Action::Logs { .. } if response.ok => out.stdout = format::format_logs(&response.logs, &view.tz),
-        Action::List | Action::Logs { .. } | Action::Exit if !response.ok => out.stderr = refusal(response),
+        Action::Logs { .. } if response.ok => {
+            out.stdout = format::format_logs(&response.logs, &view.tz)
+        }
+        Action::List | Action::Logs { .. } | Action::Exit if !response.ok => {
+            out.stderr = refusal(response)
+        }
         Action::List | Action::Logs { .. } | Action::Exit => {}
     }
     out
@@ -424,7 +514,9 @@ fn use_color() -> bool {
 }
 
 fn now_usec() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// Writes the output; a closed stdout (`herald ctl list | head -1`) is not an error.
@@ -432,9 +524,15 @@ fn emit(out: Output) -> ExitCode {
     let mut code = out.code;
     if !out.stdout.is_empty() {
         let mut stdout = io::stdout().lock();
-        if let Err(e) = stdout.write_all(out.stdout.as_bytes()).and_then(|()| stdout.flush()) {
+        if let Err(e) = stdout
+            .write_all(out.stdout.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
             if e.kind() != io::ErrorKind::BrokenPipe {
-                eprintln!("herald ctl: cannot write to standard output: {}", io_text(&e));
+                eprintln!(
+                    "herald ctl: cannot write to standard output: {}",
+                    io_text(&e)
+                );
                 code = code.max(1);
             }
         }
@@ -458,7 +556,9 @@ pub fn main(args: &[OsString]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let dir = invocation.runtime_dir.unwrap_or_else(paths::default_runtime_dir);
+    let dir = invocation
+        .runtime_dir
+        .unwrap_or_else(paths::default_runtime_dir);
     let socket = paths::control_socket(&dir);
     let action = invocation.action;
     let response = match call(&socket, &action.request(), action.read_timeout()) {
@@ -469,16 +569,27 @@ pub fn main(args: &[OsString]) -> ExitCode {
         }
     };
     let view = if invocation.json {
-        View { now_usec: 0, color: false, tz: TimeZone::utc() }
+        View {
+            now_usec: 0,
+            color: false,
+            tz: TimeZone::utc(),
+        }
     } else {
-        View { now_usec: now_usec(), color: use_color(), tz: TimeZone::local() }
+        View {
+            now_usec: now_usec(),
+            color: use_color(),
+            tz: TimeZone::local(),
+        }
     };
     emit(render(&action, &response, invocation.json, &view))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::time::{civil_from_days, days_from_civil, format_relative, format_span, format_timestamp, weekday_from_days};
+    use super::time::{
+        civil_from_days, days_from_civil, format_relative, format_span, format_timestamp,
+        weekday_from_days,
+    };
     use super::*;
     use herald_manager::api::{ExitInfo, JobOutcome, LogLine, ProcessInfo, RejectedNotification};
 
@@ -495,7 +606,11 @@ mod tests {
     }
 
     fn view(color: bool) -> View {
-        View { now_usec: now(), color, tz: TimeZone::utc() }
+        View {
+            now_usec: now(),
+            color,
+            tz: TimeZone::utc(),
+        }
     }
 
     fn s(v: &str) -> String {
@@ -507,7 +622,10 @@ mod tests {
             name: s("db.service"),
             description: Some(s("Example database")),
             load_state: s("loaded"),
-            source_paths: vec![s("/etc/herald/db.service"), s("/etc/herald/db.service.d/10-x.conf")],
+            source_paths: vec![
+                s("/etc/herald/db.service"),
+                s("/etc/herald/db.service.d/10-x.conf"),
+            ],
             active_state: s("active"),
             sub_state: s("running"),
             result: s("success"),
@@ -521,8 +639,14 @@ mod tests {
             errno: Some(2),
             cgroup: Some(s("/herald-abc/db.service")),
             processes: vec![
-                ProcessInfo { pid: 1234, command: s("/usr/bin/redis-server --port 7000") },
-                ProcessInfo { pid: 1240, command: s("sleep 100") },
+                ProcessInfo {
+                    pid: 1234,
+                    command: s("/usr/bin/redis-server --port 7000"),
+                },
+                ProcessInfo {
+                    pid: 1240,
+                    command: s("sleep 100"),
+                },
             ],
             notifications_accepted: 12,
             rejected: vec![RejectedNotification {
@@ -544,13 +668,19 @@ mod tests {
             active_state: s("failed"),
             sub_state: s("failed"),
             result: s("timeout"),
-            failure: Some(s("start operation timed out after 1min 30s without READY=1")),
+            failure: Some(s(
+                "start operation timed out after 1min 30s without READY=1",
+            )),
             service_type: s("notify"),
             notify_access: s("main"),
             state_since_usec: Some(usec(2026, 12, 4, 16, 28, 58)),
             main_pid: Some(4321),
             main_command: Some(s("/usr/bin/api --listen :8080")),
-            main_exit: Some(ExitInfo { code: s("killed"), status: 15, signal: Some(s("TERM")) }),
+            main_exit: Some(ExitInfo {
+                code: s("killed"),
+                status: 15,
+                signal: Some(s("TERM")),
+            }),
             cgroup: Some(s("/herald-abc/api.service")),
             ..UnitStatus::default()
         }
@@ -580,34 +710,70 @@ mod tests {
     fn parses_commands_and_normalizes_names() {
         let inv = parse(&args(&["status", "db", "web.service", "--json"])).unwrap();
         assert!(inv.json);
-        assert_eq!(inv.action, Action::Status(vec![s("db.service"), s("web.service")]));
+        assert_eq!(
+            inv.action,
+            Action::Status(vec![s("db.service"), s("web.service")])
+        );
 
-        let inv = parse(&args(&["--runtime-dir", "/tmp/x", "start", "--no-block", "a", "b"])).unwrap();
+        let inv = parse(&args(&[
+            "--runtime-dir",
+            "/tmp/x",
+            "start",
+            "--no-block",
+            "a",
+            "b",
+        ]))
+        .unwrap();
         assert_eq!(inv.runtime_dir, Some(PathBuf::from("/tmp/x")));
         assert_eq!(
             inv.action,
-            Action::Job { kind: JobKind::Start, units: vec![s("a.service"), s("b.service")], no_block: true }
+            Action::Job {
+                kind: JobKind::Start,
+                units: vec![s("a.service"), s("b.service")],
+                no_block: true
+            }
         );
         assert_eq!(inv.action.read_timeout(), Some(IO_TIMEOUT));
         let restart = parse(&args(&["restart", "a"])).unwrap().action;
         assert_eq!(restart.read_timeout(), None);
 
         assert_eq!(parse(&args(&["list-units"])).unwrap().action, Action::List);
-        assert_eq!(parse(&args(&["list"])).unwrap().action.request(), Request::List);
         assert_eq!(
-            parse(&args(&["logs", "-n", "5", "db"])).unwrap().action.request(),
-            Request::Logs { unit: Some(s("db.service")), lines: 5 }
+            parse(&args(&["list"])).unwrap().action.request(),
+            Request::List
+        );
+        assert_eq!(
+            parse(&args(&["logs", "-n", "5", "db"]))
+                .unwrap()
+                .action
+                .request(),
+            Request::Logs {
+                unit: Some(s("db.service")),
+                lines: 5
+            }
         );
         assert_eq!(
             parse(&args(&["logs"])).unwrap().action.request(),
-            Request::Logs { unit: None, lines: 50 }
+            Request::Logs {
+                unit: None,
+                lines: 50
+            }
         );
-        assert_eq!(parse(&args(&["exit"])).unwrap().action.request(), Request::Exit);
+        assert_eq!(
+            parse(&args(&["exit"])).unwrap().action.request(),
+            Request::Exit
+        );
     }
 
     #[test]
     fn refuses_bad_command_lines() {
-        for bad in [&[][..], &["status"][..], &["start"][..], &["frobnicate"][..], &["logs", "-n", "x"][..]] {
+        for bad in [
+            &[][..],
+            &["status"][..],
+            &["start"][..],
+            &["frobnicate"][..],
+            &["logs", "-n", "x"][..],
+        ] {
             match parse(&args(bad)) {
                 Err(ParseError::Clap(e)) => assert_eq!(e.exit_code(), 2, "{bad:?}"),
                 other => panic!("{bad:?}: {other:?}"),
@@ -617,7 +783,10 @@ mod tests {
             Err(ParseError::Clap(e)) => assert_eq!(e.exit_code(), 0),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(parse(&args(&["status", "bad name"])), Err(ParseError::BadName(_))));
+        assert!(matches!(
+            parse(&args(&["status", "bad name"])),
+            Err(ParseError::BadName(_))
+        ));
     }
 
     // ---- list ----
@@ -713,25 +882,41 @@ Rejected notifications:
 
         let mut exited = api_failed();
         exited.result = s("exit-code");
-        exited.main_exit = Some(ExitInfo { code: s("exited"), status: 1, signal: None });
+        exited.main_exit = Some(ExitInfo {
+            code: s("exited"),
+            status: 1,
+            signal: None,
+        });
         exited.failure = None;
         exited.control_pid = Some(77);
-        exited.processes = vec![ProcessInfo { pid: 77, command: s("/bin/cleanup --all") }];
+        exited.processes = vec![ProcessInfo {
+            pid: 77,
+            command: s("/bin/cleanup --all"),
+        }];
         exited.cgroup = None;
         let out = format::format_status(&exited, now(), false, &tz);
-        assert!(out.contains("     Active: failed (Result: exit-code) since"), "{out}");
+        assert!(
+            out.contains("     Active: failed (Result: exit-code) since"),
+            "{out}"
+        );
         assert!(out.contains(
             "   Main PID: 4321 (code=exited, status=1/FAILURE); Control PID: 77 (cleanup)\n"
         ));
-        assert!(out.ends_with("  Processes:\n             └─77 /bin/cleanup --all\n"), "{out}");
+        assert!(
+            out.ends_with("  Processes:\n             └─77 /bin/cleanup --all\n"),
+            "{out}"
+        );
 
         let mut starting = db();
         starting.active_state = s("activating");
         starting.sub_state = s("start");
         starting.rejected.clear();
         starting.errno = None;
-        assert!(format::format_status(&starting, now(), false, &tz)
-            .contains("     Active: activating (start) since Fri 2026-12-04 16:30:01 UTC; 5s ago\n"));
+        assert!(
+            format::format_status(&starting, now(), false, &tz).contains(
+                "     Active: activating (start) since Fri 2026-12-04 16:30:01 UTC; 5s ago\n"
+            )
+        );
 
         let broken = UnitStatus {
             name: s("bad.service"),
@@ -747,11 +932,40 @@ Rejected notifications:
             "     Loaded: error (/etc/herald/bad.service; Reason: Unit bad.service has a bad unit file setting.)\n"
         ));
 
-        let dumped = ExitInfo { code: s("dumped"), status: 11, signal: None };
+        // The process's name now (a script that exec'd), not the command that started it.
+        let mut execd = db();
+        execd.main_command = Some(s("/srv/db/db.sh --fast"));
+        execd.processes[0].command = s("sleep infinity");
+        assert!(format::format_status(&execd, now(), false, &tz)
+            .contains("\n   Main PID: 1234 (sleep)\n"));
+        execd.processes.clear();
+        assert!(format::format_status(&execd, now(), false, &tz)
+            .contains("\n   Main PID: 1234 (db.sh)\n"));
+
+        // The manager forgets the main PID once the process is gone; its exit remains.
+        let mut gone = api_failed();
+        gone.main_pid = None;
+        gone.main_command = None;
+        assert!(format::format_status(&gone, now(), false, &tz)
+            .contains("\n   Main PID: (code=killed, signal=TERM)\n"));
+
+        let dumped = ExitInfo {
+            code: s("dumped"),
+            status: 11,
+            signal: None,
+        };
         assert_eq!(format::describe_exit(&dumped), "code=dumped, signal=SEGV");
-        let exec = ExitInfo { code: s("exited"), status: 203, signal: None };
+        let exec = ExitInfo {
+            code: s("exited"),
+            status: 203,
+            signal: None,
+        };
         assert_eq!(format::describe_exit(&exec), "code=exited, status=203/EXEC");
-        let odd = ExitInfo { code: s("exited"), status: 42, signal: None };
+        let odd = ExitInfo {
+            code: s("exited"),
+            status: 42,
+            signal: None,
+        };
         assert_eq!(format::describe_exit(&odd), "code=exited, status=42");
     }
 
@@ -782,8 +996,14 @@ Rejected notifications:
         assert_eq!(civil_from_days(19_782), (2024, 2, 29));
         assert_eq!(civil_from_days(19_783), (2024, 3, 1));
         assert_eq!(civil_from_days(days_from_civil(2000, 2, 29)), (2000, 2, 29)); // 400-year leap
-        assert_eq!(days_from_civil(1900, 3, 1) - days_from_civil(1900, 2, 28), 1); // not leap
-        assert_eq!(days_from_civil(2100, 3, 1) - days_from_civil(2100, 2, 28), 1);
+        assert_eq!(
+            days_from_civil(1900, 3, 1) - days_from_civil(1900, 2, 28),
+            1
+        ); // not leap
+        assert_eq!(
+            days_from_civil(2100, 3, 1) - days_from_civil(2100, 2, 28),
+            1
+        );
         for days in (-800_000..800_000).step_by(997) {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
@@ -791,11 +1011,20 @@ Rejected notifications:
         assert_eq!(weekday_from_days(0), 4); // Thursday
         assert_eq!(weekday_from_days(days_from_civil(2026, 12, 4)), 5); // Friday
         let tz = TimeZone::utc();
-        assert_eq!(format_timestamp(usec(2024, 2, 29, 23, 59, 59), &tz), "Thu 2024-02-29 23:59:59 UTC");
+        assert_eq!(
+            format_timestamp(usec(2024, 2, 29, 23, 59, 59), &tz),
+            "Thu 2024-02-29 23:59:59 UTC"
+        );
         assert_eq!(format_timestamp(0, &tz), "Thu 1970-01-01 00:00:00 UTC");
         let berlin = TimeZone::from_posix("CET-1CEST,M3.5.0,M10.5.0/3").unwrap();
-        assert_eq!(format_timestamp(usec(2026, 7, 1, 22, 30, 0), &berlin), "Thu 2026-07-02 00:30:00 CEST");
-        assert_eq!(time::format_short(usec(2026, 12, 4, 16, 30, 1), &tz), "Dec 04 16:30:01");
+        assert_eq!(
+            format_timestamp(usec(2026, 7, 1, 22, 30, 0), &berlin),
+            "Thu 2026-07-02 00:30:00 CEST"
+        );
+        assert_eq!(
+            time::format_short(usec(2026, 12, 4, 16, 30, 1), &tz),
+            "Dec 04 16:30:01"
+        );
     }
 
     #[test]
@@ -810,9 +1039,18 @@ Rejected notifications:
         assert_eq!(format_relative(t, t - 7 * 3600 * SEC), "7h ago");
         assert_eq!(format_relative(t, t - 27 * 3600 * SEC), "1 day 3h ago");
         assert_eq!(format_relative(t, t - 3 * 86_400 * SEC), "3 days ago");
-        assert_eq!(format_relative(t, t - 15 * 86_400 * SEC), "2 weeks 1 day ago");
-        assert_eq!(format_relative(t, t - 35 * 86_400 * SEC), "1 month 4 days ago");
-        assert_eq!(format_relative(t, t - 800 * 86_400 * SEC), "2 years 2 months ago");
+        assert_eq!(
+            format_relative(t, t - 15 * 86_400 * SEC),
+            "2 weeks 1 day ago"
+        );
+        assert_eq!(
+            format_relative(t, t - 35 * 86_400 * SEC),
+            "1 month 4 days ago"
+        );
+        assert_eq!(
+            format_relative(t, t - 800 * 86_400 * SEC),
+            "2 years 2 months ago"
+        );
         assert_eq!(format_relative(t, t + 5 * SEC), "5s left");
         assert_eq!(format_span(850), "850us");
         assert_eq!(format_span(350_400), "350ms");
@@ -826,18 +1064,31 @@ Rejected notifications:
     // ---- exit codes and other commands ----
 
     fn status_response(units: Vec<UnitStatus>) -> Response {
-        Response { ok: true, units, ..Response::default() }
+        Response {
+            ok: true,
+            units,
+            ..Response::default()
+        }
     }
 
     #[test]
     fn exit_codes() {
         let status = |names: &[&str]| Action::Status(names.iter().map(|n| s(n)).collect());
-        assert_eq!(exit_code(&status(&["db.service"]), &status_response(vec![db()])), 0);
+        assert_eq!(
+            exit_code(&status(&["db.service"]), &status_response(vec![db()])),
+            0
+        );
         let mut reloading = db();
         reloading.active_state = s("reloading");
-        assert_eq!(exit_code(&status(&["db.service"]), &status_response(vec![reloading])), 0);
+        assert_eq!(
+            exit_code(&status(&["db.service"]), &status_response(vec![reloading])),
+            0
+        );
         let both = status(&["db.service", "api.service"]);
-        assert_eq!(exit_code(&both, &status_response(vec![db(), api_failed()])), 3);
+        assert_eq!(
+            exit_code(&both, &status_response(vec![db(), api_failed()])),
+            3
+        );
         // Unknown beats inactive, whether left out, returned as not-found, or refused by name.
         assert_eq!(exit_code(&both, &status_response(vec![api_failed()])), 4);
         let not_found = UnitStatus {
@@ -847,22 +1098,49 @@ Rejected notifications:
             sub_state: s("dead"),
             ..UnitStatus::default()
         };
-        assert_eq!(exit_code(&both, &status_response(vec![not_found, api_failed()])), 4);
+        assert_eq!(
+            exit_code(&both, &status_response(vec![not_found, api_failed()])),
+            4
+        );
         let refused = Response::error("Unit db.service not found.");
         assert_eq!(exit_code(&both, &refused), 4);
         assert_eq!(exit_code(&both, &Response::error("bad request")), 1);
 
-        let job = Action::Job { kind: JobKind::Start, units: vec![s("api.service")], no_block: false };
-        assert_eq!(exit_code(&job, &Response { ok: true, ..Response::default() }), 0);
+        let job = Action::Job {
+            kind: JobKind::Start,
+            units: vec![s("api.service")],
+            no_block: false,
+        };
+        assert_eq!(
+            exit_code(
+                &job,
+                &Response {
+                    ok: true,
+                    ..Response::default()
+                }
+            ),
+            0
+        );
         assert_eq!(exit_code(&job, &Response::error("1 job failed")), 1);
-        assert_eq!(exit_code(&Action::List, &status_response(vec![api_failed()])), 0);
+        assert_eq!(
+            exit_code(&Action::List, &status_response(vec![api_failed()])),
+            0
+        );
         assert_eq!(exit_code(&Action::Exit, &Response::error("no")), 1);
     }
 
     #[test]
     fn status_render_reports_unknown_units() {
         let action = Action::Status(vec![s("db.service"), s("nope.service")]);
-        let out = render(&action, &Response { error: Some(s("Unit nope.service not found.")), ..status_response(vec![db()]) }, false, &view(false));
+        let out = render(
+            &action,
+            &Response {
+                error: Some(s("Unit nope.service not found.")),
+                ..status_response(vec![db()])
+            },
+            false,
+            &view(false),
+        );
         assert_eq!(out.code, 4);
         assert!(out.stdout.starts_with("● db.service - Example database\n"));
         assert_eq!(out.stderr, "Unit nope.service could not be found.\n");
@@ -870,19 +1148,39 @@ Rejected notifications:
 
     #[test]
     fn job_failures() {
-        let action = Action::Job { kind: JobKind::Start, units: vec![s("db.service"), s("api.service")], no_block: false };
+        let action = Action::Job {
+            kind: JobKind::Start,
+            units: vec![s("db.service"), s("api.service")],
+            no_block: false,
+        };
         let response = Response {
             ok: false,
             error: Some(s("1 job failed")),
             jobs: vec![
-                JobOutcome { unit: s("db.service"), kind: JobKind::Start, result: s("done"), reason: None },
+                JobOutcome {
+                    unit: s("db.service"),
+                    kind: JobKind::Start,
+                    result: s("done"),
+                    reason: None,
+                },
                 JobOutcome {
                     unit: s("api.service"),
                     kind: JobKind::Start,
                     result: s("failed"),
                     reason: Some(s("the main process exited with status 1.")),
                 },
-                JobOutcome { unit: s("web.service"), kind: JobKind::Start, result: s("dependency"), reason: None },
+                JobOutcome {
+                    unit: s("web.service"),
+                    kind: JobKind::Start,
+                    result: s("dependency"),
+                    reason: None,
+                },
+                JobOutcome {
+                    unit: s("cache.service"),
+                    kind: JobKind::Start,
+                    result: s("canceled"),
+                    reason: Some(s("replaced by a stop job")),
+                },
             ],
             ..Response::default()
         };
@@ -893,23 +1191,71 @@ Rejected notifications:
             out.stderr,
             "Job for api.service failed because the main process exited with status 1. \
              See \"herald ctl status api.service\" for details.\n\
-             A dependency job for web.service failed. See \"herald ctl status web.service\" for details.\n"
+             A dependency job for web.service failed. See \"herald ctl status web.service\" for details.\n\
+             Job for cache.service was canceled (replaced by a stop job). \
+             See \"herald ctl status cache.service\" for details.\n"
         );
-        let refused = render(&action, &Response::error("Unit api.service not found."), false, &view(false));
-        assert_eq!(refused.stderr, "Failed to start db.service api.service: Unit api.service not found.\n");
-        let fine = render(&action, &Response { ok: true, ..Response::default() }, false, &view(false));
+        let refused = render(
+            &action,
+            &Response::error("Unit api.service not found."),
+            false,
+            &view(false),
+        );
+        assert_eq!(
+            refused.stderr,
+            "Failed to start db.service api.service: Unit api.service not found.\n"
+        );
+        let fine = render(
+            &action,
+            &Response {
+                ok: true,
+                ..Response::default()
+            },
+            false,
+            &view(false),
+        );
         assert_eq!(fine, Output::default());
     }
 
     #[test]
     fn logs() {
         let lines = vec![
-            LogLine { at_usec: usec(2026, 12, 4, 16, 30, 1), unit: s("db.service"), pid: 0, stream: s("herald"), text: s("Starting Example database...") },
-            LogLine { at_usec: usec(2026, 12, 4, 16, 30, 1), unit: s("db.service"), pid: 1234, stream: s("stdout"), text: s("ready\x1b[0m") },
-            LogLine { at_usec: usec(2026, 12, 4, 16, 30, 2), unit: s("db.service"), pid: 1240, stream: s("stderr"), text: s("warn\tx") },
+            LogLine {
+                at_usec: usec(2026, 12, 4, 16, 30, 1),
+                unit: s("db.service"),
+                pid: 0,
+                stream: s("herald"),
+                text: s("Starting Example database..."),
+            },
+            LogLine {
+                at_usec: usec(2026, 12, 4, 16, 30, 1),
+                unit: s("db.service"),
+                pid: 1234,
+                stream: s("output"),
+                text: s("ready\x1b[0m"),
+            },
+            LogLine {
+                at_usec: usec(2026, 12, 4, 16, 30, 2),
+                unit: s("db.service"),
+                pid: 1240,
+                stream: s("stderr"),
+                text: s("warn\tx"),
+            },
         ];
-        let response = Response { ok: true, logs: lines, ..Response::default() };
-        let out = render(&Action::Logs { unit: None, lines: 50 }, &response, false, &view(false));
+        let response = Response {
+            ok: true,
+            logs: lines,
+            ..Response::default()
+        };
+        let out = render(
+            &Action::Logs {
+                unit: None,
+                lines: 50,
+            },
+            &response,
+            false,
+            &view(false),
+        );
         assert_eq!(
             out.stdout,
             "Dec 04 16:30:01 db.service[herald]: Starting Example database...\n\
@@ -917,16 +1263,42 @@ Rejected notifications:
              Dec 04 16:30:02 db.service[1240]: warn\tx\n"
         );
         assert_eq!(out.code, 0);
-        let empty = render(&Action::Logs { unit: None, lines: 5 }, &Response { ok: true, ..Response::default() }, false, &view(false));
+        let empty = render(
+            &Action::Logs {
+                unit: None,
+                lines: 5,
+            },
+            &Response {
+                ok: true,
+                ..Response::default()
+            },
+            false,
+            &view(false),
+        );
         assert_eq!(empty.stdout, "-- No entries --\n");
-        let refused = render(&Action::Logs { unit: Some(s("x.service")), lines: 5 }, &Response::error("Unit x.service not found."), false, &view(false));
-        assert_eq!((refused.code, refused.stderr.as_str()), (1, "herald ctl: Unit x.service not found.\n"));
+        let refused = render(
+            &Action::Logs {
+                unit: Some(s("x.service")),
+                lines: 5,
+            },
+            &Response::error("Unit x.service not found."),
+            false,
+            &view(false),
+        );
+        assert_eq!(
+            (refused.code, refused.stderr.as_str()),
+            (1, "herald ctl: Unit x.service not found.\n")
+        );
     }
 
     #[test]
     fn json_mode_round_trips() {
         let mut unit = db();
-        unit.main_exit = Some(ExitInfo { code: s("killed"), status: 15, signal: Some(s("TERM")) });
+        unit.main_exit = Some(ExitInfo {
+            code: s("killed"),
+            status: 15,
+            signal: Some(s("TERM")),
+        });
         let response = Response {
             ok: false,
             error: Some(s("Unit nope.service not found.")),
@@ -940,14 +1312,26 @@ Rejected notifications:
         assert!(out.stdout.starts_with("{\n  \"ok\": false,"));
         let back: Response = serde_json::from_str(&out.stdout).unwrap();
         assert_eq!(back, response);
-        let list = render(&Action::List, &status_response(vec![cache()]), true, &view(false));
-        assert_eq!(serde_json::from_str::<Response>(&list.stdout).unwrap(), status_response(vec![cache()]));
+        let list = render(
+            &Action::List,
+            &status_response(vec![cache()]),
+            true,
+            &view(false),
+        );
+        assert_eq!(
+            serde_json::from_str::<Response>(&list.stdout).unwrap(),
+            status_response(vec![cache()])
+        );
     }
 
     // ---- transport ----
 
     /// A one-shot manager: accepts one connection, checks the request line, answers.
-    fn fake_manager(dir: &Path, expect: Request, answer: &'static [u8]) -> std::thread::JoinHandle<()> {
+    fn fake_manager(
+        dir: &Path,
+        expect: Request,
+        answer: &'static [u8],
+    ) -> std::thread::JoinHandle<()> {
         let listener = std::os::unix::net::UnixListener::bind(paths::control_socket(dir)).unwrap();
         std::thread::spawn(move || {
             let (mut conn, _) = listener.accept().unwrap();
@@ -964,7 +1348,11 @@ Rejected notifications:
     #[test]
     fn request_and_answer_over_the_socket() {
         let dir = tempfile::tempdir().unwrap();
-        let request = Request::Job { kind: JobKind::Restart, units: vec![s("db.service")], no_block: false };
+        let request = Request::Job {
+            kind: JobKind::Restart,
+            units: vec![s("db.service")],
+            no_block: false,
+        };
         let server = fake_manager(dir.path(), request.clone(), b"{\"ok\":true,\"jobs\":[{\"unit\":\"db.service\",\"kind\":\"restart\",\"result\":\"done\"}]}\n");
         let response = call(&paths::control_socket(dir.path()), &request, None).unwrap();
         server.join().unwrap();
@@ -990,7 +1378,9 @@ Rejected notifications:
         let err = call(&socket, &Request::List, Some(IO_TIMEOUT)).unwrap_err();
         server.join().unwrap();
         assert!(matches!(err, CallError::Malformed(..)), "{err:?}");
-        assert!(err.describe(&socket).starts_with("malformed response from the manager at "));
+        assert!(err
+            .describe(&socket)
+            .starts_with("malformed response from the manager at "));
 
         std::fs::remove_file(&socket).unwrap();
         let server = fake_manager(dir.path(), Request::Exit, b"");
@@ -998,7 +1388,16 @@ Rejected notifications:
         server.join().unwrap();
         assert!(matches!(err, CallError::Empty), "{err:?}");
 
-        assert!(matches!(parse_response(b"{\"ok\":true}\n{\"ok\":true}\n"), Err(CallError::Malformed(..))));
-        assert_eq!(parse_response(b"  {\"ok\":true}\n").unwrap(), Response { ok: true, ..Response::default() });
+        assert!(matches!(
+            parse_response(b"{\"ok\":true}\n{\"ok\":true}\n"),
+            Err(CallError::Malformed(..))
+        ));
+        assert_eq!(
+            parse_response(b"  {\"ok\":true}\n").unwrap(),
+            Response {
+                ok: true,
+                ..Response::default()
+            }
+        );
     }
 }

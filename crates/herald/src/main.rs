@@ -4,6 +4,7 @@
 //! it is that tool.
 #![deny(unsafe_code)]
 
+mod ctl;
 mod getopt;
 mod notify;
 mod sys;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
     match args.get(1).and_then(|a| a.to_str()) {
         Some("notify") => notify::main("herald notify", &args[2..], notify::Persona::Herald),
         Some("up") => up::main(&args[2..]),
+        Some("ctl") => ctl::main(&args[2..]),
         Some("--version") => {
             println!("herald {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS

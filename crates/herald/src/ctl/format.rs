@@ -7,7 +7,9 @@
 
 use herald_manager::api::{ExitInfo, JobOutcome, LogLine, ProcessInfo, UnitStatus};
 
-use super::time::{format_clock, format_relative, format_short, format_span, format_timestamp, TimeZone};
+use super::time::{
+    format_clock, format_relative, format_short, format_span, format_timestamp, TimeZone,
+};
 
 /// systemd's `ansi_highlight_green()`.
 const GREEN: &str = "\x1b[0;1;32m";
@@ -146,7 +148,11 @@ pub fn signal_name(signal: i32) -> Option<&'static str> {
         "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG",
         "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
     ];
-    usize::try_from(signal).ok().and_then(|s| s.checked_sub(1)).and_then(|i| NAMES.get(i)).copied()
+    usize::try_from(signal)
+        .ok()
+        .and_then(|s| s.checked_sub(1))
+        .and_then(|i| NAMES.get(i))
+        .copied()
 }
 
 /// How a process ended, as systemctl says it: `code=exited, status=1/FAILURE`,
@@ -174,9 +180,18 @@ fn short_name(command: &str) -> Option<&str> {
     argv0.rsplit('/').next().filter(|n| !n.is_empty())
 }
 
-fn process_name<'a>(pid: u32, command: Option<&'a str>, processes: &'a [ProcessInfo]) -> Option<&'a str> {
-    command
-        .or_else(|| processes.iter().find(|p| p.pid == pid).map(|p| p.command.as_str()))
+/// The name of process `pid`: from its current command line when the manager lists it
+/// (what it is now, after any exec, as systemctl's comm), else from `command`.
+fn process_name<'a>(
+    pid: u32,
+    command: Option<&'a str>,
+    processes: &'a [ProcessInfo],
+) -> Option<&'a str> {
+    processes
+        .iter()
+        .find(|p| p.pid == pid && !p.command.is_empty())
+        .map(|p| p.command.as_str())
+        .or(command)
         .and_then(short_name)
 }
 
@@ -201,8 +216,14 @@ pub fn format_list(units: &[UnitStatus], color: bool) -> String {
         .map(|u| {
             let failed = u.active_state == "failed";
             let state = if failed { Some(RED) } else { None };
-            let load = if u.load_state == "loaded" { None } else { Some(RED) };
-            let ready = u.ready_after_usec.map_or_else(|| "-".to_owned(), format_span);
+            let load = if u.load_state == "loaded" {
+                None
+            } else {
+                Some(RED)
+            };
+            let ready = u
+                .ready_after_usec
+                .map_or_else(|| "-".to_owned(), format_span);
             let cells = vec![
                 (sanitize(&u.name), None),
                 (u.load_state.clone(), load),
@@ -214,7 +235,10 @@ pub fn format_list(units: &[UnitStatus], color: bool) -> String {
             (failed, cells)
         })
         .collect();
-    let mut widths = header.iter().map(|(h, _)| h.chars().count()).collect::<Vec<_>>();
+    let mut widths = header
+        .iter()
+        .map(|(h, _)| h.chars().count())
+        .collect::<Vec<_>>();
     for (_, cells) in &rows {
         for (w, (text, _)) in widths.iter_mut().zip(cells) {
             *w = (*w).max(text.chars().count());
@@ -224,7 +248,11 @@ pub fn format_list(units: &[UnitStatus], color: bool) -> String {
         let last = cells.len() - 1;
         let mut out = String::new();
         for (i, (text, ansi)) in cells.iter().enumerate() {
-            let pad = if i == last { 0 } else { widths[i] - text.chars().count() };
+            let pad = if i == last {
+                0
+            } else {
+                widths[i] - text.chars().count()
+            };
             out.push_str(&paint(text, *ansi, color));
             out.extend(std::iter::repeat(' ').take(pad));
             if i != last {
@@ -238,7 +266,11 @@ pub fn format_list(units: &[UnitStatus], color: bool) -> String {
     out.push_str(&paint(&head, Some(UNDERLINE), color));
     out.push('\n');
     for (failed, cells) in &rows {
-        let marker = if *failed { paint(DOT, Some(RED), color) } else { " ".to_owned() };
+        let marker = if *failed {
+            paint(DOT, Some(RED), color)
+        } else {
+            " ".to_owned()
+        };
         out.push_str(&format!("{marker} {}\n", line(cells)));
     }
     out.push_str(concat!(
@@ -259,7 +291,11 @@ pub fn format_status(unit: &UnitStatus, now_usec: u64, color: bool, tz: &TimeZon
     // ● name - description
     let dot = paint(DOT, state_color(&unit.active_state), color);
     let mut out = format!("{dot} {}", sanitize(&unit.name));
-    if let Some(desc) = unit.description.as_deref().filter(|d| !d.is_empty() && *d != unit.name) {
+    if let Some(desc) = unit
+        .description
+        .as_deref()
+        .filter(|d| !d.is_empty() && *d != unit.name)
+    {
         out.push_str(&format!(" - {}", sanitize(desc)));
     }
     out.push('\n');
@@ -267,13 +303,21 @@ pub fn format_status(unit: &UnitStatus, now_usec: u64, color: bool, tz: &TimeZon
     let mut fields: Vec<(&str, String)> = Vec::new();
 
     // Loaded: loaded (/path/x.service; drop-in: /path/x.service.d/a.conf)
-    let load_color = if unit.load_state == "loaded" { None } else { Some(RED) };
+    let load_color = if unit.load_state == "loaded" {
+        None
+    } else {
+        Some(RED)
+    };
     let mut loaded = paint(&unit.load_state, load_color, color);
     let mut details = Vec::new();
     if let Some((file, dropins)) = unit.source_paths.split_first() {
         details.push(file.clone());
         if !dropins.is_empty() {
-            let label = if dropins.len() == 1 { "drop-in" } else { "drop-ins" };
+            let label = if dropins.len() == 1 {
+                "drop-in"
+            } else {
+                "drop-ins"
+            };
             details.push(format!("{label}: {}", dropins.join(", ")));
         }
     }
@@ -320,7 +364,8 @@ pub fn format_status(unit: &UnitStatus, now_usec: u64, color: bool, tz: &TimeZon
         match &unit.main_exit {
             Some(exit) if !running => main.push_str(&format!(" ({})", describe_exit(exit))),
             _ => {
-                if let Some(name) = process_name(pid, unit.main_command.as_deref(), &unit.processes) {
+                if let Some(name) = process_name(pid, unit.main_command.as_deref(), &unit.processes)
+                {
                     main.push_str(&format!(" ({})", sanitize(name)));
                 }
             }
@@ -372,7 +417,12 @@ pub fn format_status(unit: &UnitStatus, now_usec: u64, color: bool, tz: &TimeZon
     let last = unit.processes.len().saturating_sub(1);
     for (i, p) in unit.processes.iter().enumerate() {
         let branch = if i == last { "└─" } else { "├─" };
-        out.push_str(&format!("{:13}{branch}{} {}\n", "", p.pid, sanitize(&p.command)));
+        out.push_str(&format!(
+            "{:13}{branch}{} {}\n",
+            "",
+            p.pid,
+            sanitize(&p.command)
+        ));
     }
 
     if !unit.rejected.is_empty() {
@@ -392,35 +442,51 @@ pub fn format_status(unit: &UnitStatus, now_usec: u64, color: bool, tz: &TimeZon
 
 /// The `status` output for several units: their blocks, separated by an empty line.
 pub fn format_statuses(units: &[&UnitStatus], now_usec: u64, color: bool, tz: &TimeZone) -> String {
-    units.iter().map(|u| format_status(u, now_usec, color, tz)).collect::<Vec<_>>().join("\n")
+    units
+        .iter()
+        .map(|u| format_status(u, now_usec, color, tz))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
-/// One line per job that did not succeed, systemctl's sentences:
+/// One line per job that did not succeed, in systemctl's words:
 /// `Job for api.service failed because <reason>. See "herald ctl status api.service" for
 /// details.` Jobs that are `done`, `queued` or `skipped` print nothing.
 pub fn format_job_failures(jobs: &[JobOutcome]) -> String {
     let mut out = String::new();
     for job in jobs {
         let unit = sanitize(&job.unit);
-        let head = match job.result.as_str() {
+        // Failures read "… failed because <reason>"; other endings take the reason in
+        // parentheses ("was canceled (replaced by a stop job)").
+        let (head, causal) = match job.result.as_str() {
             "done" | "queued" | "skipped" => continue,
-            "failed" => format!("Job for {unit} failed"),
-            "timeout" => format!("Job for {unit} timed out"),
-            "canceled" => format!("Job for {unit} was canceled"),
-            "dependency" => format!("A dependency job for {unit} failed"),
-            other => format!("Job for {unit} ended with result '{}'", sanitize(other)),
+            "failed" => (format!("Job for {unit} failed"), true),
+            "timeout" => (format!("Job for {unit} timed out"), true),
+            "dependency" => (format!("A dependency job for {unit} failed"), true),
+            "canceled" => (format!("Job for {unit} was canceled"), false),
+            other => (
+                format!("Job for {unit} ended with result '{}'", sanitize(other)),
+                false,
+            ),
         };
-        let because = match job.reason.as_deref().map(|r| r.trim().trim_end_matches('.')) {
-            Some(reason) if !reason.is_empty() => format!(" because {}", sanitize(reason)),
+        let reason = job
+            .reason
+            .as_deref()
+            .map(|r| r.trim().trim_end_matches('.'));
+        let because = match reason {
+            Some(r) if !r.is_empty() && causal => format!(" because {}", sanitize(r)),
+            Some(r) if !r.is_empty() => format!(" ({})", sanitize(r)),
             _ => String::new(),
         };
-        out.push_str(&format!("{head}{because}. See \"herald ctl status {unit}\" for details.\n"));
+        out.push_str(&format!(
+            "{head}{because}. See \"herald ctl status {unit}\" for details.\n"
+        ));
     }
     out
 }
 
 /// journalctl's short style: `Dec 04 16:30:01 db.service[1234]: text` for what a
-/// process wrote (stdout and stderr alike), `Dec 04 16:30:01 db.service[herald]: text`
+/// process wrote (any stream), `Dec 04 16:30:01 db.service[herald]: text`
 /// for what the manager logged about the unit; `-- No entries --` when there is none.
 pub fn format_logs(lines: &[LogLine], tz: &TimeZone) -> String {
     if lines.is_empty() {
@@ -428,7 +494,11 @@ pub fn format_logs(lines: &[LogLine], tz: &TimeZone) -> String {
     }
     let mut out = String::new();
     for line in lines {
-        let who = if line.stream == "herald" { "herald".to_owned() } else { line.pid.to_string() };
+        let who = if line.stream == "herald" {
+            "herald".to_owned()
+        } else {
+            line.pid.to_string()
+        };
         out.push_str(&format!(
             "{} {}[{who}]: {}\n",
             format_short(line.at_usec, tz),

@@ -122,14 +122,7 @@ pub fn format_timestamp(usec: u64, tz: &TimeZone) -> String {
     let t = LocalTime::at(usec, tz);
     format!(
         "{} {:04}-{:02}-{:02} {:02}:{:02}:{:02} {}",
-        WEEKDAYS[t.weekday as usize],
-        t.year,
-        t.month,
-        t.day,
-        t.hour,
-        t.minute,
-        t.second,
-        t.abbr
+        WEEKDAYS[t.weekday as usize], t.year, t.month, t.day, t.hour, t.minute, t.second, t.abbr
     )
 }
 
@@ -194,11 +187,19 @@ pub fn format_relative(now_usec: u64, then_usec: u64) -> String {
     } else if d >= 6 * USEC_PER_HOUR {
         format!("{}h {s}", d / USEC_PER_HOUR)
     } else if d >= USEC_PER_HOUR {
-        format!("{}h {}min {s}", d / USEC_PER_HOUR, d % USEC_PER_HOUR / USEC_PER_MINUTE)
+        format!(
+            "{}h {}min {s}",
+            d / USEC_PER_HOUR,
+            d % USEC_PER_HOUR / USEC_PER_MINUTE
+        )
     } else if d >= 5 * USEC_PER_MINUTE {
         format!("{}min {s}", d / USEC_PER_MINUTE)
     } else if d >= USEC_PER_MINUTE {
-        format!("{}min {}s {s}", d / USEC_PER_MINUTE, d % USEC_PER_MINUTE / USEC_PER_SEC)
+        format!(
+            "{}min {}s {s}",
+            d / USEC_PER_MINUTE,
+            d % USEC_PER_MINUTE / USEC_PER_SEC
+        )
     } else if d >= USEC_PER_SEC {
         format!("{}s {s}", d / USEC_PER_SEC)
     } else if d >= USEC_PER_MSEC {
@@ -258,7 +259,9 @@ enum Zone {
 impl TimeZone {
     /// Coordinated Universal Time.
     pub fn utc() -> TimeZone {
-        TimeZone { zone: Zone::Rule(PosixTz::utc()) }
+        TimeZone {
+            zone: Zone::Rule(PosixTz::utc()),
+        }
     }
 
     /// The local time zone, as the C library finds it: `$TZ` if set (empty means UTC; a
@@ -285,7 +288,11 @@ impl TimeZone {
         if name.is_empty() {
             return TimeZone::utc();
         }
-        let path = if name.starts_with('/') { PathBuf::from(name) } else { tzdir.join(name) };
+        let path = if name.starts_with('/') {
+            PathBuf::from(name)
+        } else {
+            tzdir.join(name)
+        };
         if let Some(tz) = TimeZone::from_file(&path) {
             return tz;
         }
@@ -300,12 +307,16 @@ impl TimeZone {
 
     /// The contents of a TZif file, or `None` if they are not one.
     pub fn from_tzif(bytes: &[u8]) -> Option<TimeZone> {
-        Tzif::parse(bytes).map(|t| TimeZone { zone: Zone::Tzif(t) })
+        Tzif::parse(bytes).map(|t| TimeZone {
+            zone: Zone::Tzif(t),
+        })
     }
 
     /// A POSIX `TZ` rule such as `EST5EDT,M3.2.0,M11.1.0` or `<+0530>-5:30`.
     pub fn from_posix(rule: &str) -> Option<TimeZone> {
-        PosixTz::parse(rule).map(|p| TimeZone { zone: Zone::Rule(p) })
+        PosixTz::parse(rule).map(|p| TimeZone {
+            zone: Zone::Rule(p),
+        })
     }
 
     /// The offset east of UTC in seconds, and the abbreviation, at `secs` since the epoch.
@@ -344,7 +355,8 @@ impl<'a> Cursor<'a> {
     }
 
     fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        self.take(4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     fn count(&mut self) -> Option<usize> {
@@ -436,16 +448,27 @@ impl Tzif {
             return None;
         }
         let trailer = counts.leapcnt.checked_mul(time_size + 4)?;
-        c.take(trailer.checked_add(counts.isstdcnt)?.checked_add(counts.isutcnt)?)?;
+        c.take(
+            trailer
+                .checked_add(counts.isstdcnt)?
+                .checked_add(counts.isutcnt)?,
+        )?;
         let footer = if version >= b'2' {
             let rest = &bytes[c.pos..];
             let text = rest.strip_prefix(b"\n").unwrap_or_default();
             let end = text.iter().position(|&b| b == b'\n').unwrap_or(0);
-            std::str::from_utf8(&text[..end]).ok().and_then(PosixTz::parse)
+            std::str::from_utf8(&text[..end])
+                .ok()
+                .and_then(PosixTz::parse)
         } else {
             None
         };
-        Some(Tzif { transitions, transition_types, types, footer })
+        Some(Tzif {
+            transitions,
+            transition_types,
+            types,
+            footer,
+        })
     }
 
     fn offset_at(&self, secs: i64) -> (i32, &str) {
@@ -515,7 +538,8 @@ impl DateRule {
             DateRule::MonthWeekDay(month, week, weekday) => {
                 let first = days_from_civil(year, month, 1);
                 let first_wd = i64::from(weekday_from_days(first));
-                let mut offset = (i64::from(weekday) - first_wd).rem_euclid(7) + (i64::from(week) - 1) * 7;
+                let mut offset =
+                    (i64::from(weekday) - first_wd).rem_euclid(7) + (i64::from(week) - 1) * 7;
                 while offset >= days_in_month(year, month) {
                     offset -= 7;
                 }
@@ -547,11 +571,15 @@ impl RuleParser<'_> {
     fn name(&mut self) -> Option<String> {
         let start = self.i;
         if self.eat(b'<') {
-            while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'-') {
+            while self
+                .peek()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'-')
+            {
                 self.i += 1;
             }
             let name = &self.b[start + 1..self.i];
-            return (self.eat(b'>') && name.len() >= 3).then(|| String::from_utf8_lossy(name).into_owned());
+            return (self.eat(b'>') && name.len() >= 3)
+                .then(|| String::from_utf8_lossy(name).into_owned());
         }
         while self.peek().is_some_and(|c| c.is_ascii_alphabetic()) {
             self.i += 1;
@@ -601,22 +629,37 @@ impl RuleParser<'_> {
         } else {
             DateRule::Julian0(self.number(365)?)
         };
-        let time = if self.eat(b'/') { self.hms(167)? } else { 2 * 3600 };
+        let time = if self.eat(b'/') {
+            self.hms(167)?
+        } else {
+            2 * 3600
+        };
         Some(Transition { date, time })
     }
 }
 
 impl PosixTz {
     fn utc() -> PosixTz {
-        PosixTz { std_abbr: "UTC".to_owned(), std_offset: 0, dst: None }
+        PosixTz {
+            std_abbr: "UTC".to_owned(),
+            std_offset: 0,
+            dst: None,
+        }
     }
 
     fn parse(rule: &str) -> Option<PosixTz> {
-        let mut p = RuleParser { b: rule.as_bytes(), i: 0 };
+        let mut p = RuleParser {
+            b: rule.as_bytes(),
+            i: 0,
+        };
         let std_abbr = p.name()?;
         let std_offset = -p.hms(24)?;
         if p.peek().is_none() {
-            return Some(PosixTz { std_abbr, std_offset, dst: None });
+            return Some(PosixTz {
+                std_abbr,
+                std_offset,
+                dst: None,
+            });
         }
         let abbr = p.name()?;
         let offset = match p.peek() {
@@ -630,14 +673,29 @@ impl PosixTz {
         } else {
             // No rule: the C library's default, the US rules since 2007.
             (
-                Transition { date: DateRule::MonthWeekDay(3, 2, 0), time: 7200 },
-                Transition { date: DateRule::MonthWeekDay(11, 1, 0), time: 7200 },
+                Transition {
+                    date: DateRule::MonthWeekDay(3, 2, 0),
+                    time: 7200,
+                },
+                Transition {
+                    date: DateRule::MonthWeekDay(11, 1, 0),
+                    time: 7200,
+                },
             )
         };
         if p.peek().is_some() {
             return None;
         }
-        Some(PosixTz { std_abbr, std_offset, dst: Some(Dst { abbr, offset, start, end }) })
+        Some(PosixTz {
+            std_abbr,
+            std_offset,
+            dst: Some(Dst {
+                abbr,
+                offset,
+                start,
+                end,
+            }),
+        })
     }
 
     fn offset_at(&self, secs: i64) -> (i32, &str) {
@@ -647,7 +705,8 @@ impl PosixTz {
         let year = civil_from_days((secs + i64::from(self.std_offset)).div_euclid(SECS_PER_DAY)).0;
         let start = dst.start.date.days(year) * SECS_PER_DAY + i64::from(dst.start.time)
             - i64::from(self.std_offset);
-        let end = dst.end.date.days(year) * SECS_PER_DAY + i64::from(dst.end.time) - i64::from(dst.offset);
+        let end = dst.end.date.days(year) * SECS_PER_DAY + i64::from(dst.end.time)
+            - i64::from(dst.offset);
         let summer = if start <= end {
             start <= secs && secs < end
         } else {
@@ -760,13 +819,20 @@ mod tests {
     fn tz_value_lookup() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("Etc")).unwrap();
-        std::fs::write(dir.path().join("Etc/Test"), tzif(&[], &[(-3600, false, "TST")], "TST1")).unwrap();
+        std::fs::write(
+            dir.path().join("Etc/Test"),
+            tzif(&[], &[(-3600, false, "TST")], "TST1"),
+        )
+        .unwrap();
         let from_file = TimeZone::from_tz_value(":Etc/Test", dir.path());
         assert_eq!(at(&from_file, 2026, 1, 1, 0, 0), (-3600, "TST".into()));
         let rule = TimeZone::from_tz_value("XYZ-3", dir.path());
         assert_eq!(at(&rule, 2026, 1, 1, 0, 0), (10800, "XYZ".into()));
         assert_eq!(TimeZone::from_tz_value("", dir.path()), TimeZone::utc());
-        assert_eq!(TimeZone::from_tz_value("No/Such", dir.path()), TimeZone::utc());
+        assert_eq!(
+            TimeZone::from_tz_value("No/Such", dir.path()),
+            TimeZone::utc()
+        );
     }
 
     #[test]

@@ -1,0 +1,535 @@
+//! `herald up` through real processes, sockets and cgroups (as root): scheduling on
+//! readiness, race-free attribution, NotifyAccess, bad input, timeouts, cycles, unit
+//! file errors, stopping.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Command;
+
+use common::{skip_unless_root, Herald};
+use herald_manager::api::JobKind;
+
+fn lines_of(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_owned).collect()
+}
+
+fn started(unit: &str) -> impl Fn(&str) -> bool + '_ {
+    move |l: &str| l.starts_with(&format!("Started {unit} "))
+}
+
+fn failed(unit: &str) -> impl Fn(&str) -> bool + '_ {
+    move |l: &str| l.starts_with(&format!("Failed {unit}:"))
+}
+
+const DB: &str = "[Unit]
+Description=slow database
+[Service]
+Type=notify
+NotifyAccess=all
+ExecStart=%Y/db.sh
+";
+
+const DB_SH: &str = r#"#!/bin/sh
+echo db-before-ready >> "$EVENTS"
+# Stay unready a while: a manager that started dependents early would show it.
+sleep 0.3
+"$HERALD" notify --ready --status="db ready"
+exec sleep infinity
+"#;
+
+const API: &str = "[Unit]
+Requires=db.service
+After=db.service
+[Service]
+ExecStart=/bin/sh -c 'echo api-forked >> \"$EVENTS\"; exec sleep infinity'
+";
+
+#[test]
+fn dependents_start_strictly_after_ready() {
+    if skip_unless_root("cgroup tests") {
+        return;
+    }
+    let events = tempfile::NamedTempFile::new().unwrap();
+    let env = format!("[Service]\nEnvironment=EVENTS={}\n", events.path().display());
+    let mut h = Herald::start(
+        &[
+            ("db.service", DB),
+            ("db.sh", DB_SH),
+            ("api.service", API),
+            ("db.service.d/events.conf", &env),
+            ("api.service.d/events.conf", &env),
+        ],
+        &[],
+    );
+    h.expect_line(started("api.service"), "Started api.service");
+    let ev = lines_of(events.path());
+    assert_eq!(ev, ["db-before-ready", "api-forked"], "api forked only after db's READY");
+    let ready = h.position(started("db.service")).unwrap();
+    let api_start = h.position(|l| l == "Starting api.service…").unwrap();
+    assert!(ready < api_start, "{}", h.output());
+    let db = h.status("db.service");
+    assert_eq!((db.active_state.as_str(), db.sub_state.as_str()), ("active", "running"));
+    assert_eq!(db.status_text.as_deref(), Some("db ready"));
+    assert!(db.ready_after_usec.unwrap() >= 300_000, "{:?}", db.ready_after_usec);
+    assert!(h.stop().success());
+}
+
+fn mkfifo(path: &Path) {
+    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+}
+
+const RACE_UNIT: &str = "[Service]
+Type=notify
+NotifyAccess=all
+TimeoutStartSec=300
+ExecStart=%Y/race.sh %i
+";
+
+/// The race: main forks a child that sends READY=1 (no barrier) and exits at once;
+/// main reaps it. The test holds herald stopped (SIGSTOP) until every child has been
+/// reaped, so herald reads each message only after its sender is gone: only the pidfd
+/// that came with the message can say which unit it belongs to.
+fn race_trials(trials: usize, sender: &str, burners: usize) {
+    // HERALD_RACE_TRIALS runs the long version (e.g. 10000).
+    let trials = std::env::var("HERALD_RACE_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(trials);
+    let dir = tempfile::tempdir().unwrap();
+    // Readable by the unprivileged sender variant.
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script = format!(
+        "#!/bin/sh\necho up > {d}/up-$1\nread go < {d}/go-$1\n{sender} &\nwait $!\necho done > {d}/reaped-$1\nexec sleep infinity\n",
+        d = dir.path().display()
+    );
+    let names: Vec<String> = (0..trials).map(|i| format!("race@{i}.service")).collect();
+    for i in 0..trials {
+        for fifo in ["up", "go", "reaped"] {
+            mkfifo(&dir.path().join(format!("{fifo}-{i}")));
+        }
+    }
+    let names_ref: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut h = Herald::start(&[("race@.service", RACE_UNIT), ("race.sh", &script)], &names_ref);
+    let _load = common::Burners::start(burners);
+    let herald = rustix::process::Pid::from_raw(h.pid() as i32).unwrap();
+    // The notification queue holds 10 datagrams (net.unix.max_dgram_qlen) while herald
+    // is stopped: release the senders 8 at a time.
+    for batch in (0..trials).collect::<Vec<_>>().chunks(8) {
+        // Each main process says it is up (and herald has spawned it) before herald is
+        // stopped.
+        for &i in batch {
+            let mut s = String::new();
+            std::fs::File::open(dir.path().join(format!("up-{i}"))).unwrap().read_to_string(&mut s).unwrap();
+            assert_eq!(s, "up\n");
+        }
+        rustix::process::kill_process(herald, rustix::process::Signal::STOP).unwrap();
+        for &i in batch {
+            std::fs::OpenOptions::new().write(true).open(dir.path().join(format!("go-{i}"))).unwrap().write_all(b"go\n").unwrap();
+        }
+        for &i in batch {
+            let mut s = String::new();
+            std::fs::File::open(dir.path().join(format!("reaped-{i}"))).unwrap().read_to_string(&mut s).unwrap();
+            assert_eq!(s, "done\n");
+        }
+        rustix::process::kill_process(herald, rustix::process::Signal::CONT).unwrap();
+        for &i in batch {
+            h.expect_line(started(&format!("race@{i}.service")), "race unit active");
+        }
+    }
+    let lost = h.seen.lock().unwrap().iter().filter(|l| l.contains("cannot find the unit")).count();
+    assert_eq!(lost, 0, "{}", h.output());
+    for i in [0, trials - 1] {
+        let s = h.status(&format!("race@{i}.service"));
+        assert_eq!(s.active_state, "active");
+        assert_eq!(s.notifications_accepted, 1);
+    }
+    assert!(h.stop().success());
+}
+
+const PY_READY: &str = "/usr/bin/python3 -c 'import os,socket; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b\"READY=1\", os.environ[\"NOTIFY_SOCKET\"])'";
+
+#[test]
+fn ready_from_an_exited_and_reaped_child_is_never_lost() {
+    if skip_unless_root("cgroup tests") {
+        return;
+    }
+    race_trials(200, PY_READY, 0);
+}
+
+#[test]
+fn ready_from_an_exited_and_reaped_child_under_cpu_load() {
+    if skip_unless_root("cgroup tests") {
+        return;
+    }
+    race_trials(200, PY_READY, 2);
+}
+
+#[test]
+fn ready_from_unprivileged_systemd_notify_no_block_is_never_lost() {
+    if skip_unless_root("cgroup tests") {
+        return;
+    }
+    // As nobody, systemd-notify 252 cannot claim its parent's PID: its credentials are
+    // its own, and it has exited and been reaped before herald reads.
+    race_trials(200, "setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/systemd-notify --no-block --ready", 0);
+}
+
+#[test]
+fn ready_with_default_barrier_from_unprivileged_systemd_notify() {
+    if skip_unless_root("cgroup tests") {
+        return;
+    }
+    let units = [
+        ("b@.service", "[Service]\nType=notify\nNotifyAccess=all\nExecStart=/bin/sh -c 'setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/systemd-notify --ready; exec sleep infinity'\n"),
+    ];
+    let names: Vec<String> = (0..200).map(|i| format!("b@{i}.service")).collect();
+    let names_ref: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut h = Herald::start(&units, &names_ref);
+    for n in &names {
+        h.expect_line(started(n), "barrier unit active");
+    }
+    assert_eq!(h.seen.lock().unwrap().iter().filter(|l| l.contains("cannot find the unit")).count(), 0);
+    assert!(h.stop().success());
+}
+
+#[test]
+fn notify_access_main_rejects_a_child_and_all_accepts_it() {
+    if skip_unless_root("cgroup tests") {
+        return;
+    }
+    let child = PY_READY.replace("READY=1", "STATUS=from child");
+    // Written as a script to keep the quoting readable.
+    let script = format!("#!/bin/sh\n{child} &\nwait $!\nexec /usr/bin/python3 -c 'import os,socket,time; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b\"READY=1\", os.environ[\"NOTIFY_SOCKET\"]); time.sleep(1e9)'\n");
+    let unit = |access: &str| format!("[Service]\nType=notify\nNotifyAccess={access}\nTimeoutStartSec=30\nExecStart=%Y/access.sh\n");
+    let (m, a) = (unit("main"), unit("all"));
+    let mut h = Herald::start(&[("access.sh", &script), ("main.service", &m), ("all.service", &a)], &[]);
+    h.expect_line(started("main.service"), "main.service active");
+    h.expect_line(started("all.service"), "all.service active");
+    let main = h.status("main.service");
+    assert_eq!(main.status_text, None, "the child's STATUS= was refused");
+    assert_eq!(main.rejected.len(), 1, "{:?}", main.rejected);
+    assert!(main.rejected[0].reason.starts_with("NotifyAccess=main: PID"), "{:?}", main.rejected[0]);
+    assert_eq!(main.rejected[0].message, "STATUS=from child");
+    assert_ne!(Some(main.rejected[0].pid), main.main_pid);
+    let all = h.status("all.service");
+    assert_eq!(all.status_text.as_deref(), Some("from child"));
+    assert!(all.rejected.is_empty());
+    assert!(h.stop().success());
+
+    // NotifyAccess=none: a service that is given no socket gets nothing through even
+    // if it finds the socket.
+    let runtime = Herald::runtime_dir();
+    let socket = runtime.path().join("notify");
+    let sender = PY_READY.replace("READY=1", "STATUS=hello").replace("os.environ[\"NOTIFY_SOCKET\"]", &format!("\"{}\"", socket.display()));
+    let script = format!("#!/bin/sh\n{sender}\nexec sleep infinity\n");
+    let none_unit = "[Service]\nNotifyAccess=none\nExecStart=%Y/none.sh\n";
+    let h = Herald::start_in(runtime, &[("none.sh", &script), ("none.service", none_unit)], &[], |c| c);
+    h.expect_line(|l| l.contains("none.service: refused notification"), "refusal");
+    let s = h.status("none.service");
+    assert_eq!(s.notify_access, "none");
+    assert_eq!(s.status_text, None);
+    assert!(s.rejected[0].reason.starts_with("NotifyAccess=none"), "{:?}", s.rejected);
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+}
+
+const HOSTILE_PY: &str = r#"
+import array, os, socket, sys
+addr = os.environ["NOTIFY_SOCKET"]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+def send(data, fds=()):
+    anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+    try:
+        s.sendmsg([data], anc, 0, addr)
+        return "sent"
+    except OSError as e:
+        return e.strerror
+r, w = os.pipe()
+print("oversize", send(b"STATUS=" + b"x" * 5000), flush=True)
+print("nul", send(b"READY=1\0STATUS=x"), flush=True)
+print("barrier0", send(b"BARRIER=1"), flush=True)
+print("barrier2", send(b"BARRIER=1", [r, w]), flush=True)
+print("barrier+ready", send(b"BARRIER=1\nREADY=1", [w]), flush=True)
+print("fds", send(b"FDSTORE=1", [r] * 253), flush=True)
+# The kernel refuses more than 253 fds (SCM_MAX_FD) in one message: 800 cannot be sent.
+print("800fds", send(b"FDSTORE=1", [r] * 800), flush=True)
+print("bad field", send(b"MAINPID=abc\nSTATUS=survived"), flush=True)
+input()  # wait for the test to count herald's fds
+print("ready", send(b"READY=1"), flush=True)
+os.execv("/bin/sleep", ["sleep", "infinity"])
+"#;
+
+#[test]
+fn bad_input_is_dropped_with_a_reason_and_leaks_nothing() {
+    if skip_unless_root("cgroup tests") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("go");
+    mkfifo(&fifo);
+    let unit = format!(
+        "[Service]\nType=notify\nNotifyAccess=all\nTimeoutStartSec=60\nExecStart=/bin/sh -c 'exec /usr/bin/python3 %Y/hostile.py < {}'\n",
+        fifo.display()
+    );
+    let h = Herald::start(&[("hostile.py", HOSTILE_PY), ("hostile.service", &unit)], &[]);
+    h.expect_line(|l| l == "Starting hostile.service…", "start");
+    // Hold the fifo open for writing: the script blocks in input() until we write.
+    let mut go = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    h.expect_line(|l| l.contains("bad field sent"), "hostile messages sent");
+    // And from a process in no unit at all: this test.
+    let sock = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    sock.send_to(b"READY=1", h.notify_socket()).unwrap();
+    h.expect_line(|l| l.contains("cannot find the unit of PID"), "unattributed message dropped");
+    // Everything so far has been read (the unattributed one was sent last).
+    let baseline = open_fds(h.pid());
+    h.expect_line(|l| l.contains("800fds Invalid argument"), "the kernel refuses 800 fds");
+    let s = h.status("hostile.service");
+    assert_eq!(s.active_state, "activating", "no READY got through yet");
+    let reasons: Vec<&str> = s.rejected.iter().map(|r| r.reason.as_str()).collect();
+    for want in [
+        "exceeds the 4096-byte limit",
+        "embedded NUL",
+        "BARRIER=1 with 0 file descriptors",
+        "BARRIER=1 with 2 file descriptors",
+        "BARRIER=1 combined with other assignments",
+        "253 file descriptors sent",
+        "invalid MAINPID=abc",
+    ] {
+        assert!(reasons.iter().any(|r| r.contains(want)), "no rejection {want:?} in {reasons:#?}");
+    }
+    assert_eq!(s.status_text.as_deref(), Some("survived"), "the valid part of a message with a bad field is kept");
+    go.write_all(b"go\n").unwrap();
+    h.expect_line(started("hostile.service"), "the next valid READY is processed");
+    assert_eq!(open_fds(h.pid()), baseline, "every received fd was closed");
+}
+
+#[test]
+fn start_timeout_fails_the_unit_and_its_dependents() {
+    if skip_unless_root("cgroup tests") {
+        return;
+    }
+    let h = Herald::start(
+        &[
+            ("silent.service", "[Service]\nType=notify\nTimeoutStartSec=1s\nExecStart=/bin/sleep infinity\n"),
+            ("dependent.service", "[Unit]\nRequires=silent.service\nAfter=silent.service\n[Service]\nExecStart=/bin/sleep infinity\n"),
+        ],
+        &[],
+    );
+    h.expect_line(failed("silent.service"), "timeout failure");
+    h.expect_line(failed("dependent.service"), "dependency failure");
+    let s = h.status("silent.service");
+    assert_eq!((s.active_state.as_str(), s.result.as_str()), ("failed", "timeout"));
+    assert!(s.failure.as_deref().unwrap().contains("start timeout"));
+    assert!(s.processes.is_empty(), "the timed-out service was stopped");
+    let d = h.status("dependent.service");
+    assert_eq!((d.active_state.as_str(), d.result.as_str()), ("failed", "dependency"));
+    assert!(d.failure.as_deref().unwrap().contains("silent.service"), "{:?}", d.failure);
+    assert!(!h.output().contains("Starting dependent.service"), "never forked");
+}
+
+#[test]
+fn extend_timeout_usec_extends_the_start_timeout() {
+    if skip_unless_root("cgroup tests") {
+        return;
+    }
+    let script = "#!/bin/sh\n\"$HERALD\" notify EXTEND_TIMEOUT_USEC=5000000\nsleep 1.5\n\"$HERALD\" notify --ready\nexec sleep infinity\n";
+    let h = Herald::start(
+        &[("slow.sh", script), ("slow.service", "[Service]\nType=notify\nNotifyAccess=all\nTimeoutStartSec=1s\nExecStart=%Y/slow.sh\n")],
+        &[],
+    );
+    h.expect_line(started("slow.service"), "started despite TimeoutStartSec=1s");
+    assert!(h.status("slow.service").ready_after_usec.unwrap() >= 1_500_000);
+}
+
+#[test]
+fn ordering_cycles_and_unit_file_errors_are_named_and_the_rest_starts() {
+    if skip_unless_root("cgroup tests") {
+        return;
+    }
+    let h = Herald::start(
+        &[
+            ("a.service", "[Unit]\nAfter=b.service\n[Service]\nExecStart=/bin/sleep infinity\n"),
+            ("b.service", "[Unit]\nAfter=a.service\n[Service]\nExecStart=/bin/sleep infinity\n"),
+            ("broken.service", "[Service]\nType=notify\nExecStart=/bin/true\nTimeoutStartSec=forever\nNotifyAccess=sometimes\nBogusKey=1\n[Unit\n"),
+            ("warned.service", "[Service]\nExecStart=/bin/sleep infinity\nBogusKey=1\n"),
+            ("fine.service", "[Service]\nExecStart=/bin/sleep infinity\n"),
+        ],
+        &[],
+    );
+    h.expect_line(started("fine.service"), "the unrelated unit starts");
+    let cycle = h.expect_line(|l| l.contains("ordering cycle"), "cycle error");
+    assert!(cycle.contains("a.service") && cycle.contains("b.service"), "{cycle}");
+    let broken = h.expect_line(|l| l.contains("failed to load broken.service"), "unit file error");
+    assert!(broken.contains("broken.service:7"), "names file and line: {broken}");
+    // An unknown key is a warning naming file and line; that unit still starts.
+    let warn = h.expect_line(|l| l.contains("BogusKey"), "unknown key warning");
+    assert!(warn.contains("warned.service:3"), "{warn}");
+    h.expect_line(started("warned.service"), "a unit with a warning starts");
+    for u in ["a.service", "b.service", "broken.service"] {
+        let s = h.status(u);
+        assert_eq!(s.active_state, "failed", "{u}");
+        assert!(!h.output().contains(&format!("Starting {u}")), "{u} never forked");
+    }
+}
+
+#[test]
+fn sigterm_stops_units_in_reverse_order_and_cleans_up() {
+    if skip_unless_root("cgroup tests") {
+        return;
+    }
+    let mut h = Herald::start(
+        &[
+            ("db.service", "[Service]\nExecStart=/bin/sleep infinity\n"),
+            (
+                "api.service",
+                "[Unit]\nRequires=db.service\nAfter=db.service\n[Service]\nExecStart=/bin/sh -c 'sleep infinity & sleep infinity'\n",
+            ),
+        ],
+        &[],
+    );
+    h.expect_line(started("api.service"), "api active");
+    let cgroup = common::cgroup2_mount().unwrap().join(h.cgroup.clone().unwrap().strip_prefix("/").unwrap());
+    assert!(cgroup.join("api.service").exists());
+    let api_procs = std::fs::read_to_string(cgroup.join("api.service/cgroup.procs")).unwrap();
+    assert_eq!(api_procs.lines().count(), 2, "both of api's processes are in its cgroup");
+    assert!(h.stop().success());
+    let out = h.output();
+    let (api, db) = (out.find("Stopped api.service").unwrap(), out.find("Stopped db.service").unwrap());
+    assert!(api < db, "api (ordered after db) stops first:\n{out}");
+    assert!(!cgroup.exists(), "herald removed its cgroups");
+    assert!(!h.notify_socket().exists() && !h.control_socket().exists(), "and its sockets");
+}
+
+#[test]
+fn control_jobs_stop_start_restart() {
+    if skip_unless_root("cgroup tests") {
+        return;
+    }
+    let h = Herald::start(
+        &[
+            ("db.service", "[Service]\nType=notify\nNotifyAccess=all\nExecStart=/bin/sh -c '\"$HERALD\" notify --ready; exec sleep infinity'\n"),
+            ("api.service", "[Unit]\nRequires=db.service\nAfter=db.service\n[Service]\nExecStart=/bin/sleep infinity\n"),
+        ],
+        &[],
+    );
+    h.expect_line(started("api.service"), "api active");
+    let first = h.status("db.service").main_pid;
+    let r = h.job(JobKind::Stop, "db.service");
+    assert!(r.ok, "{r:?}");
+    assert_eq!(h.status("api.service").active_state, "inactive", "what requires db stops with it");
+    assert_eq!(h.status("db.service").active_state, "inactive");
+    let r = h.job(JobKind::Start, "api.service");
+    assert!(r.ok, "{r:?}");
+    assert_eq!(h.status("db.service").active_state, "active", "starting api starts db");
+    let r = h.job(JobKind::Restart, "db");
+    assert!(r.ok, "{r:?}");
+    let db = h.status("db.service");
+    assert_eq!(db.active_state, "active");
+    assert_ne!(db.main_pid, first);
+    let r = h.job(JobKind::Reload, "db.service");
+    assert!(!r.ok && r.error.unwrap().contains("no ExecReload="));
+    let r = h.request(&herald_manager::api::Request::Status { units: vec!["nope".into()] });
+    assert!(!r.ok && r.error.unwrap().contains("nope.service could not be found"));
+}
+
+#[test]
+fn mainpid_reloading_stopping_errno_status() {
+    if skip_unless_root("cgroup tests") {
+        return;
+    }
+    // The main process starts a daemon, hands it over with MAINPID=, and exits.
+    let script = r#"#!/bin/sh
+sleep infinity &
+"$HERALD" notify --ready --status="handed over" MAINPID=$! ERRNO=2
+exit 0
+"#;
+    let h = Herald::start(&[("handover.sh", script), ("handover.service", "[Service]\nType=notify\nNotifyAccess=all\nExecStart=%Y/handover.sh\n")], &[]);
+    h.expect_line(|l| l.contains("main PID is now"), "MAINPID accepted");
+    h.expect_line(started("handover.service"), "active");
+    let s = h.status("handover.service");
+    assert_eq!(s.active_state, "active");
+    assert_eq!(s.status_text.as_deref(), Some("handed over"));
+    assert_eq!(s.errno, Some(2));
+    let main = s.main_pid.unwrap();
+    assert!(std::fs::read_to_string(format!("/proc/{main}/cmdline")).unwrap().starts_with("sleep"));
+
+    // RELOADING=1 then READY=1; STOPPING=1 then exit.
+    let script = r#"#!/bin/sh
+"$HERALD" notify --ready
+read x < "$FIFO"
+"$HERALD" notify --reloading
+read x < "$FIFO"
+"$HERALD" notify --ready
+read x < "$FIFO"
+"$HERALD" notify --stopping
+read x < "$FIFO"
+exit 0
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    let unit = format!("[Service]\nType=notify\nNotifyAccess=all\nEnvironment=FIFO={}\nExecStart=%Y/lifecycle.sh\n", fifo.display());
+    let h = Herald::start(&[("lifecycle.sh", script), ("life.service", &unit)], &[]);
+    h.expect_line(started("life.service"), "active");
+    let step = |expect: &str| {
+        std::fs::OpenOptions::new().write(true).open(&fifo).unwrap().write_all(b"x\n").unwrap();
+        h.expect_line(|l| l.contains(expect), expect);
+    };
+    step("life.service is reloading");
+    assert_eq!(h.status("life.service").active_state, "reloading");
+    step("Reloaded life.service");
+    assert_eq!(h.status("life.service").active_state, "active");
+    step("life.service is stopping");
+    assert_eq!(h.status("life.service").active_state, "deactivating");
+    std::fs::OpenOptions::new().write(true).open(&fifo).unwrap().write_all(b"x\n").unwrap();
+    h.expect_line(|l| l.contains("life.service finished") || l.starts_with("Stopped life.service"), "stopped after exit");
+    let s = h.status("life.service");
+    assert_eq!((s.active_state.as_str(), s.result.as_str()), ("inactive", "success"));
+}
+
+#[test]
+fn no_cgroups_mode_attributes_by_ancestry() {
+    if skip_unless_root("cgroup tests") {
+        return;
+    }
+    let mut h = Herald::start(&[("db.service", DB.replace("%Y/db.sh", "%Y/db2.sh").as_str()), ("db2.sh", "#!/bin/sh\n\"$HERALD\" notify --ready\nexec sleep infinity\n")], &["--no-cgroups"]);
+    assert!(h.cgroup.is_none());
+    h.expect_line(started("db.service"), "started without cgroups");
+    assert_eq!(h.status("db.service").cgroup, None);
+    assert!(h.stop().success());
+}
+
+#[test]
+fn the_example_runs_as_an_unprivileged_user_without_cgroups() {
+    if skip_unless_root("switching to an unprivileged user") {
+        return;
+    }
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/basic");
+    let copy = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(&examples).unwrap().flatten() {
+        std::fs::copy(e.path(), copy.path().join(e.file_name())).unwrap();
+    }
+    let runtime = tempfile::tempdir().unwrap();
+    for d in [copy.path(), runtime.path()] {
+        assert!(Command::new("chown").arg("-R").arg("65534:65534").arg(d).status().unwrap().success());
+    }
+    // The herald binary must be reachable by nobody: copy it too.
+    let bin = copy.path().join("herald");
+    std::fs::copy(common::herald_bin(), &bin).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args(["up", "--once", "--runtime-dir"])
+        .arg(runtime.path())
+        .arg(copy.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("running without cgroups"), "says which guarantees it loses:\n{text}");
+    for u in ["db", "migrate", "api", "web"] {
+        assert!(text.contains(&format!("Started {u}.service")), "{u}:\n{text}");
+    }
+}
