@@ -280,6 +280,8 @@ impl Manager {
             sys::signalfd_for(&[libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP])
                 .map_err(setup("signalfd"))?;
         sys::set_child_subreaper(true).map_err(setup("PR_SET_CHILD_SUBREAPER"))?;
+        // Descriptors inherited from whoever started herald must not leak into services.
+        cloexec_inherited_fds();
         raise_fd_limit();
 
         std::fs::create_dir_all(&opts.runtime_dir)
@@ -2712,6 +2714,17 @@ impl Manager {
 fn push_unique(v: &mut Vec<UnitId>, id: UnitId) {
     if !v.contains(&id) {
         v.push(id);
+    }
+}
+
+fn cloexec_inherited_fds() {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return };
+    let fds: Vec<i32> = dir.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).filter(|&fd| fd > 2).collect();
+    for fd in fds {
+        let fd = sys::borrow_fd(fd);
+        if let Ok(flags) = rustix::io::fcntl_getfd(fd) {
+            let _ = rustix::io::fcntl_setfd(fd, flags | rustix::io::FdFlags::CLOEXEC);
+        }
     }
 }
 
