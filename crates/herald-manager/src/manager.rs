@@ -760,7 +760,11 @@ impl Manager {
             return true;
         }
         // Wait for everything ordered before it that is starting.
-        if self.units[id].after.iter().any(|&d| self.has_job(d, JobKind::Start)) {
+        if self.units[id]
+            .after
+            .iter()
+            .any(|&d| self.has_job(d, JobKind::Start))
+        {
             return false;
         }
         if self.units[id].state.is_active() {
@@ -1138,7 +1142,19 @@ impl Manager {
                 let _ = cg.kill();
             }
             Some(cg) => {
-                for pid in cg.pids().unwrap_or_default() {
+                // The main and control processes were signalled through their pidfds.
+                let skip: Vec<i32> = u
+                    .main
+                    .iter()
+                    .chain(u.control.iter())
+                    .map(|p| p.pid)
+                    .collect();
+                for pid in cg
+                    .pids()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|p| !skip.contains(p))
+                {
                     let _ = rustix::process::kill_process(
                         rustix::process::Pid::from_raw(pid).expect("cgroup pids are positive"),
                         rustix::process::Signal::from_named_raw(signal)
@@ -2718,8 +2734,14 @@ fn push_unique(v: &mut Vec<UnitId>, id: UnitId) {
 }
 
 fn cloexec_inherited_fds() {
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return };
-    let fds: Vec<i32> = dir.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).filter(|&fd| fd > 2).collect();
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
     for fd in fds {
         let fd = sys::borrow_fd(fd);
         if let Ok(flags) = rustix::io::fcntl_getfd(fd) {

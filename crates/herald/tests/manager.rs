@@ -12,7 +12,11 @@ use common::{skip_unless_root, Herald};
 use herald_manager::api::JobKind;
 
 fn lines_of(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_owned).collect()
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 fn started(unit: &str) -> impl Fn(&str) -> bool + '_ {
@@ -54,7 +58,10 @@ fn dependents_start_strictly_after_ready() {
         return;
     }
     let events = tempfile::NamedTempFile::new().unwrap();
-    let env = format!("[Service]\nEnvironment=EVENTS={}\n", events.path().display());
+    let env = format!(
+        "[Service]\nEnvironment=EVENTS={}\n",
+        events.path().display()
+    );
     let mut h = Herald::start(
         &[
             ("db.service", DB),
@@ -67,14 +74,25 @@ fn dependents_start_strictly_after_ready() {
     );
     h.expect_line(started("api.service"), "Started api.service");
     let ev = lines_of(events.path());
-    assert_eq!(ev, ["db-before-ready", "api-forked"], "api forked only after db's READY");
+    assert_eq!(
+        ev,
+        ["db-before-ready", "api-forked"],
+        "api forked only after db's READY"
+    );
     let ready = h.position(started("db.service")).unwrap();
     let api_start = h.position(|l| l == "Starting api.service…").unwrap();
     assert!(ready < api_start, "{}", h.output());
     let db = h.status("db.service");
-    assert_eq!((db.active_state.as_str(), db.sub_state.as_str()), ("active", "running"));
+    assert_eq!(
+        (db.active_state.as_str(), db.sub_state.as_str()),
+        ("active", "running")
+    );
     assert_eq!(db.status_text.as_deref(), Some("db ready"));
-    assert!(db.ready_after_usec.unwrap() >= 300_000, "{:?}", db.ready_after_usec);
+    assert!(
+        db.ready_after_usec.unwrap() >= 300_000,
+        "{:?}",
+        db.ready_after_usec
+    );
     assert!(h.stop().success());
 }
 
@@ -95,10 +113,17 @@ ExecStart=%Y/race.sh %i
 /// that came with the message can say which unit it belongs to.
 fn race_trials(trials: usize, sender: &str, burners: usize) {
     // HERALD_RACE_TRIALS runs the long version (e.g. 10000).
-    let trials = std::env::var("HERALD_RACE_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(trials);
+    let trials = std::env::var("HERALD_RACE_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(trials);
     let dir = tempfile::tempdir().unwrap();
     // Readable by the unprivileged sender variant.
-    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let script = format!(
         "#!/bin/sh\necho up > {d}/up-$1\nread go < {d}/go-$1\n{sender} &\nwait $!\necho done > {d}/reaped-$1\nexec sleep infinity\n",
         d = dir.path().display()
@@ -110,7 +135,10 @@ fn race_trials(trials: usize, sender: &str, burners: usize) {
         }
     }
     let names_ref: Vec<&str> = names.iter().map(String::as_str).collect();
-    let mut h = Herald::start(&[("race@.service", RACE_UNIT), ("race.sh", &script)], &names_ref);
+    let mut h = Herald::start(
+        &[("race@.service", RACE_UNIT), ("race.sh", &script)],
+        &names_ref,
+    );
     let _load = common::Burners::start(burners);
     let herald = rustix::process::Pid::from_raw(h.pid() as i32).unwrap();
     // The notification queue holds 10 datagrams (net.unix.max_dgram_qlen) while herald
@@ -120,16 +148,27 @@ fn race_trials(trials: usize, sender: &str, burners: usize) {
         // stopped.
         for &i in batch {
             let mut s = String::new();
-            std::fs::File::open(dir.path().join(format!("up-{i}"))).unwrap().read_to_string(&mut s).unwrap();
+            std::fs::File::open(dir.path().join(format!("up-{i}")))
+                .unwrap()
+                .read_to_string(&mut s)
+                .unwrap();
             assert_eq!(s, "up\n");
         }
         rustix::process::kill_process(herald, rustix::process::Signal::STOP).unwrap();
         for &i in batch {
-            std::fs::OpenOptions::new().write(true).open(dir.path().join(format!("go-{i}"))).unwrap().write_all(b"go\n").unwrap();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(dir.path().join(format!("go-{i}")))
+                .unwrap()
+                .write_all(b"go\n")
+                .unwrap();
         }
         for &i in batch {
             let mut s = String::new();
-            std::fs::File::open(dir.path().join(format!("reaped-{i}"))).unwrap().read_to_string(&mut s).unwrap();
+            std::fs::File::open(dir.path().join(format!("reaped-{i}")))
+                .unwrap()
+                .read_to_string(&mut s)
+                .unwrap();
             assert_eq!(s, "done\n");
         }
         rustix::process::kill_process(herald, rustix::process::Signal::CONT).unwrap();
@@ -137,7 +176,13 @@ fn race_trials(trials: usize, sender: &str, burners: usize) {
             h.expect_line(started(&format!("race@{i}.service")), "race unit active");
         }
     }
-    let lost = h.seen.lock().unwrap().iter().filter(|l| l.contains("cannot find the unit")).count();
+    let lost = h
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("cannot find the unit"))
+        .count();
     assert_eq!(lost, 0, "{}", h.output());
     for i in [0, trials - 1] {
         let s = h.status(&format!("race@{i}.service"));
@@ -189,7 +234,15 @@ fn ready_with_default_barrier_from_unprivileged_systemd_notify() {
     for n in &names {
         h.expect_line(started(n), "barrier unit active");
     }
-    assert_eq!(h.seen.lock().unwrap().iter().filter(|l| l.contains("cannot find the unit")).count(), 0);
+    assert_eq!(
+        h.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("cannot find the unit"))
+            .count(),
+        0
+    );
     assert!(h.stop().success());
 }
 
@@ -201,15 +254,30 @@ fn notify_access_main_rejects_a_child_and_all_accepts_it() {
     let child = PY_READY.replace("READY=1", "STATUS=from child");
     // Written as a script to keep the quoting readable.
     let script = format!("#!/bin/sh\n{child} &\nwait $!\nexec /usr/bin/python3 -c 'import os,socket,time; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b\"READY=1\", os.environ[\"NOTIFY_SOCKET\"]); time.sleep(1e9)'\n");
-    let unit = |access: &str| format!("[Service]\nType=notify\nNotifyAccess={access}\nTimeoutStartSec=30\nExecStart=%Y/access.sh\n");
+    let unit = |access: &str| {
+        format!("[Service]\nType=notify\nNotifyAccess={access}\nTimeoutStartSec=30\nExecStart=%Y/access.sh\n")
+    };
     let (m, a) = (unit("main"), unit("all"));
-    let mut h = Herald::start(&[("access.sh", &script), ("main.service", &m), ("all.service", &a)], &[]);
+    let mut h = Herald::start(
+        &[
+            ("access.sh", &script),
+            ("main.service", &m),
+            ("all.service", &a),
+        ],
+        &[],
+    );
     h.expect_line(started("main.service"), "main.service active");
     h.expect_line(started("all.service"), "all.service active");
     let main = h.status("main.service");
     assert_eq!(main.status_text, None, "the child's STATUS= was refused");
     assert_eq!(main.rejected.len(), 1, "{:?}", main.rejected);
-    assert!(main.rejected[0].reason.starts_with("NotifyAccess=main: PID"), "{:?}", main.rejected[0]);
+    assert!(
+        main.rejected[0]
+            .reason
+            .starts_with("NotifyAccess=main: PID"),
+        "{:?}",
+        main.rejected[0]
+    );
     assert_eq!(main.rejected[0].message, "STATUS=from child");
     assert_ne!(Some(main.rejected[0].pid), main.main_pid);
     let all = h.status("all.service");
@@ -221,26 +289,51 @@ fn notify_access_main_rejects_a_child_and_all_accepts_it() {
     // if it finds the socket.
     let runtime = Herald::runtime_dir();
     let socket = runtime.path().join("notify");
-    let sender = PY_READY.replace("READY=1", "STATUS=hello").replace("os.environ[\"NOTIFY_SOCKET\"]", &format!("\"{}\"", socket.display()));
+    let sender = PY_READY.replace("READY=1", "STATUS=hello").replace(
+        "os.environ[\"NOTIFY_SOCKET\"]",
+        &format!("\"{}\"", socket.display()),
+    );
     let script = format!("#!/bin/sh\n{sender}\nexec sleep infinity\n");
     let none_unit = "[Service]\nNotifyAccess=none\nExecStart=%Y/none.sh\n";
-    let h = Herald::start_in(runtime, &[("none.sh", &script), ("none.service", none_unit)], &[], |c| c);
-    h.expect_line(|l| l.contains("none.service: refused notification"), "refusal");
+    let h = Herald::start_in(
+        runtime,
+        &[("none.sh", &script), ("none.service", none_unit)],
+        &[],
+        |c| c,
+    );
+    h.expect_line(
+        |l| l.contains("none.service: refused notification"),
+        "refusal",
+    );
     let s = h.status("none.service");
     assert_eq!(s.notify_access, "none");
     assert_eq!(s.status_text, None);
-    assert!(s.rejected[0].reason.starts_with("NotifyAccess=none"), "{:?}", s.rejected);
+    assert!(
+        s.rejected[0].reason.starts_with("NotifyAccess=none"),
+        "{:?}",
+        s.rejected
+    );
 }
 
 fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
 }
 
 fn fd_list(pid: u32) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
         .flatten()
-        .map(|e| format!("{}→{}", e.file_name().to_string_lossy(), std::fs::read_link(e.path()).map(|p| p.display().to_string()).unwrap_or_default()))
+        .map(|e| {
+            format!(
+                "{}→{}",
+                e.file_name().to_string_lossy(),
+                std::fs::read_link(e.path())
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            )
+        })
         .collect();
     v.sort();
     v
@@ -285,7 +378,10 @@ fn bad_input_is_dropped_with_a_reason_and_leaks_nothing() {
         "[Service]\nType=notify\nNotifyAccess=all\nTimeoutStartSec=60\nExecStart=/bin/sh -c 'exec /usr/bin/python3 %Y/hostile.py < {}'\n",
         fifo.display()
     );
-    let h = Herald::start(&[("hostile.py", HOSTILE_PY), ("hostile.service", &unit)], &[]);
+    let h = Herald::start(
+        &[("hostile.py", HOSTILE_PY), ("hostile.service", &unit)],
+        &[],
+    );
     h.expect_line(|l| l == "Starting hostile.service…", "start");
     // Hold the fifo open for writing: the script blocks in input() until we write.
     let mut go = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
@@ -293,10 +389,16 @@ fn bad_input_is_dropped_with_a_reason_and_leaks_nothing() {
     // And from a process in no unit at all: this test.
     let sock = std::os::unix::net::UnixDatagram::unbound().unwrap();
     sock.send_to(b"READY=1", h.notify_socket()).unwrap();
-    h.expect_line(|l| l.contains("cannot find the unit of PID"), "unattributed message dropped");
+    h.expect_line(
+        |l| l.contains("cannot find the unit of PID"),
+        "unattributed message dropped",
+    );
     // Everything so far has been read (the unattributed one was sent last).
     let baseline = fd_list(h.pid());
-    h.expect_line(|l| l.contains("800fds Invalid argument"), "the kernel refuses 800 fds");
+    h.expect_line(
+        |l| l.contains("800fds Invalid argument"),
+        "the kernel refuses 800 fds",
+    );
     let s = h.status("hostile.service");
     assert_eq!(s.active_state, "activating", "no READY got through yet");
     let reasons: Vec<&str> = s.rejected.iter().map(|r| r.reason.as_str()).collect();
@@ -309,13 +411,27 @@ fn bad_input_is_dropped_with_a_reason_and_leaks_nothing() {
         "253 file descriptors sent",
         "invalid MAINPID=abc",
     ] {
-        assert!(reasons.iter().any(|r| r.contains(want)), "no rejection {want:?} in {reasons:#?}");
+        assert!(
+            reasons.iter().any(|r| r.contains(want)),
+            "no rejection {want:?} in {reasons:#?}"
+        );
     }
-    assert_eq!(s.status_text.as_deref(), Some("survived"), "the valid part of a message with a bad field is kept");
+    assert_eq!(
+        s.status_text.as_deref(),
+        Some("survived"),
+        "the valid part of a message with a bad field is kept"
+    );
     go.write_all(b"go\n").unwrap();
-    h.expect_line(started("hostile.service"), "the next valid READY is processed");
+    h.expect_line(
+        started("hostile.service"),
+        "the next valid READY is processed",
+    );
     let after = open_fds(h.pid());
-    assert!(after <= baseline.len(), "every received fd was closed: before {baseline:?}, after {:?}", fd_list(h.pid()));
+    assert!(
+        after <= baseline.len(),
+        "every received fd was closed: before {baseline:?}, after {:?}",
+        fd_list(h.pid())
+    );
 }
 
 #[test]
@@ -333,13 +449,26 @@ fn start_timeout_fails_the_unit_and_its_dependents() {
     h.expect_line(failed("silent.service"), "timeout failure");
     h.expect_line(failed("dependent.service"), "dependency failure");
     let s = h.status("silent.service");
-    assert_eq!((s.active_state.as_str(), s.result.as_str()), ("failed", "timeout"));
+    assert_eq!(
+        (s.active_state.as_str(), s.result.as_str()),
+        ("failed", "timeout")
+    );
     assert!(s.failure.as_deref().unwrap().contains("start timeout"));
     assert!(s.processes.is_empty(), "the timed-out service was stopped");
     let d = h.status("dependent.service");
-    assert_eq!((d.active_state.as_str(), d.result.as_str()), ("failed", "dependency"));
-    assert!(d.failure.as_deref().unwrap().contains("silent.service"), "{:?}", d.failure);
-    assert!(!h.output().contains("Starting dependent.service"), "never forked");
+    assert_eq!(
+        (d.active_state.as_str(), d.result.as_str()),
+        ("failed", "dependency")
+    );
+    assert!(
+        d.failure.as_deref().unwrap().contains("silent.service"),
+        "{:?}",
+        d.failure
+    );
+    assert!(
+        !h.output().contains("Starting dependent.service"),
+        "never forked"
+    );
 }
 
 #[test]
@@ -352,7 +481,10 @@ fn extend_timeout_usec_extends_the_start_timeout() {
         &[("slow.sh", script), ("slow.service", "[Service]\nType=notify\nNotifyAccess=all\nTimeoutStartSec=1s\nExecStart=%Y/slow.sh\n")],
         &[],
     );
-    h.expect_line(started("slow.service"), "started despite TimeoutStartSec=1s");
+    h.expect_line(
+        started("slow.service"),
+        "started despite TimeoutStartSec=1s",
+    );
     assert!(h.status("slow.service").ready_after_usec.unwrap() >= 1_500_000);
 }
 
@@ -373,9 +505,18 @@ fn ordering_cycles_and_unit_file_errors_are_named_and_the_rest_starts() {
     );
     h.expect_line(started("fine.service"), "the unrelated unit starts");
     let cycle = h.expect_line(|l| l.contains("ordering cycle"), "cycle error");
-    assert!(cycle.contains("a.service") && cycle.contains("b.service"), "{cycle}");
-    let broken = h.expect_line(|l| l.contains("failed to load broken.service"), "unit file error");
-    assert!(broken.contains("broken.service:7"), "names file and line: {broken}");
+    assert!(
+        cycle.contains("a.service") && cycle.contains("b.service"),
+        "{cycle}"
+    );
+    let broken = h.expect_line(
+        |l| l.contains("failed to load broken.service"),
+        "unit file error",
+    );
+    assert!(
+        broken.contains("broken.service:7"),
+        "names file and line: {broken}"
+    );
     // An unknown key is a warning naming file and line; that unit still starts.
     let warn = h.expect_line(|l| l.contains("BogusKey"), "unknown key warning");
     assert!(warn.contains("warned.service:3"), "{warn}");
@@ -383,7 +524,10 @@ fn ordering_cycles_and_unit_file_errors_are_named_and_the_rest_starts() {
     for u in ["a.service", "b.service", "broken.service"] {
         let s = h.status(u);
         assert_eq!(s.active_state, "failed", "{u}");
-        assert!(!h.output().contains(&format!("Starting {u}")), "{u} never forked");
+        assert!(
+            !h.output().contains(&format!("Starting {u}")),
+            "{u} never forked"
+        );
     }
 }
 
@@ -403,16 +547,27 @@ fn sigterm_stops_units_in_reverse_order_and_cleans_up() {
         &[],
     );
     h.expect_line(started("api.service"), "api active");
-    let cgroup = common::cgroup2_mount().unwrap().join(h.cgroup.clone().unwrap().strip_prefix("/").unwrap());
+    let cgroup = common::cgroup2_mount()
+        .unwrap()
+        .join(h.cgroup.clone().unwrap().strip_prefix("/").unwrap());
     assert!(cgroup.join("api.service").exists());
     let api_procs = std::fs::read_to_string(cgroup.join("api.service/cgroup.procs")).unwrap();
-    assert!(api_procs.lines().count() >= 2, "api's shell and its background child are in its cgroup: {api_procs}");
+    assert!(
+        api_procs.lines().count() >= 2,
+        "api's shell and its background child are in its cgroup: {api_procs}"
+    );
     assert!(h.stop().success());
     let out = h.output();
-    let (api, db) = (out.find("Stopped api.service").unwrap(), out.find("Stopped db.service").unwrap());
+    let (api, db) = (
+        out.find("Stopped api.service").unwrap(),
+        out.find("Stopped db.service").unwrap(),
+    );
     assert!(api < db, "api (ordered after db) stops first:\n{out}");
     assert!(!cgroup.exists(), "herald removed its cgroups");
-    assert!(!h.notify_socket().exists() && !h.control_socket().exists(), "and its sockets");
+    assert!(
+        !h.notify_socket().exists() && !h.control_socket().exists(),
+        "and its sockets"
+    );
 }
 
 #[test]
@@ -431,11 +586,19 @@ fn control_jobs_stop_start_restart() {
     let first = h.status("db.service").main_pid;
     let r = h.job(JobKind::Stop, "db.service");
     assert!(r.ok, "{r:?}");
-    assert_eq!(h.status("api.service").active_state, "inactive", "what requires db stops with it");
+    assert_eq!(
+        h.status("api.service").active_state,
+        "inactive",
+        "what requires db stops with it"
+    );
     assert_eq!(h.status("db.service").active_state, "inactive");
     let r = h.job(JobKind::Start, "api.service");
     assert!(r.ok, "{r:?}");
-    assert_eq!(h.status("db.service").active_state, "active", "starting api starts db");
+    assert_eq!(
+        h.status("db.service").active_state,
+        "active",
+        "starting api starts db"
+    );
     let r = h.job(JobKind::Restart, "db");
     assert!(r.ok, "{r:?}");
     let db = h.status("db.service");
@@ -443,7 +606,9 @@ fn control_jobs_stop_start_restart() {
     assert_ne!(db.main_pid, first);
     let r = h.job(JobKind::Reload, "db.service");
     assert!(!r.ok && r.error.unwrap().contains("no ExecReload="));
-    let r = h.request(&herald_manager::api::Request::Status { units: vec!["nope".into()] });
+    let r = h.request(&herald_manager::api::Request::Status {
+        units: vec!["nope".into()],
+    });
     assert!(!r.ok && r.error.unwrap().contains("nope.service could not be found"));
 }
 
@@ -458,7 +623,16 @@ sleep infinity &
 "$HERALD" notify --ready --status="handed over" MAINPID=$! ERRNO=2
 exit 0
 "#;
-    let h = Herald::start(&[("handover.sh", script), ("handover.service", "[Service]\nType=notify\nNotifyAccess=all\nExecStart=%Y/handover.sh\n")], &[]);
+    let h = Herald::start(
+        &[
+            ("handover.sh", script),
+            (
+                "handover.service",
+                "[Service]\nType=notify\nNotifyAccess=all\nExecStart=%Y/handover.sh\n",
+            ),
+        ],
+        &[],
+    );
     h.expect_line(|l| l.contains("main PID is now"), "MAINPID accepted");
     h.expect_line(started("handover.service"), "active");
     let s = h.status("handover.service");
@@ -466,7 +640,9 @@ exit 0
     assert_eq!(s.status_text.as_deref(), Some("handed over"));
     assert_eq!(s.errno, Some(2));
     let main = s.main_pid.unwrap();
-    assert!(std::fs::read_to_string(format!("/proc/{main}/cmdline")).unwrap().starts_with("sleep"));
+    assert!(std::fs::read_to_string(format!("/proc/{main}/cmdline"))
+        .unwrap()
+        .starts_with("sleep"));
 
     // RELOADING=1 then READY=1; STOPPING=1 then exit.
     let script = r#"#!/bin/sh
@@ -487,7 +663,12 @@ exit 0
     let h = Herald::start(&[("lifecycle.sh", script), ("life.service", &unit)], &[]);
     h.expect_line(started("life.service"), "active");
     let step = |expect: &str| {
-        std::fs::OpenOptions::new().write(true).open(&fifo).unwrap().write_all(b"x\n").unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&fifo)
+            .unwrap()
+            .write_all(b"x\n")
+            .unwrap();
         h.expect_line(|l| l.contains(expect), expect);
     };
     step("life.service is reloading");
@@ -496,10 +677,21 @@ exit 0
     assert_eq!(h.status("life.service").active_state, "active");
     step("life.service is stopping");
     assert_eq!(h.status("life.service").active_state, "deactivating");
-    std::fs::OpenOptions::new().write(true).open(&fifo).unwrap().write_all(b"x\n").unwrap();
-    h.expect_line(|l| l.contains("life.service finished") || l.starts_with("Stopped life.service"), "stopped after exit");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo)
+        .unwrap()
+        .write_all(b"x\n")
+        .unwrap();
+    h.expect_line(
+        |l| l.contains("life.service finished") || l.starts_with("Stopped life.service"),
+        "stopped after exit",
+    );
     let s = h.status("life.service");
-    assert_eq!((s.active_state.as_str(), s.result.as_str()), ("inactive", "success"));
+    assert_eq!(
+        (s.active_state.as_str(), s.result.as_str()),
+        ("inactive", "success")
+    );
 }
 
 #[test]
@@ -507,7 +699,16 @@ fn no_cgroups_mode_attributes_by_ancestry() {
     if skip_unless_root("cgroup tests") {
         return;
     }
-    let mut h = Herald::start(&[("db.service", DB.replace("%Y/db.sh", "%Y/db2.sh").as_str()), ("db2.sh", "#!/bin/sh\n\"$HERALD\" notify --ready\nexec sleep infinity\n")], &["--no-cgroups"]);
+    let mut h = Herald::start(
+        &[
+            ("db.service", DB.replace("%Y/db.sh", "%Y/db2.sh").as_str()),
+            (
+                "db2.sh",
+                "#!/bin/sh\n\"$HERALD\" notify --ready\nexec sleep infinity\n",
+            ),
+        ],
+        &["--no-cgroups"],
+    );
     assert!(h.cgroup.is_none());
     h.expect_line(started("db.service"), "started without cgroups");
     assert_eq!(h.status("db.service").cgroup, None);
@@ -526,7 +727,13 @@ fn the_example_runs_as_an_unprivileged_user_without_cgroups() {
     }
     let runtime = tempfile::tempdir().unwrap();
     for d in [copy.path(), runtime.path()] {
-        assert!(Command::new("chown").arg("-R").arg("65534:65534").arg(d).status().unwrap().success());
+        assert!(Command::new("chown")
+            .arg("-R")
+            .arg("65534:65534")
+            .arg(d)
+            .status()
+            .unwrap()
+            .success());
     }
     // The herald binary must be reachable by nobody: copy it too.
     let bin = copy.path().join("herald");
@@ -540,9 +747,146 @@ fn the_example_runs_as_an_unprivileged_user_without_cgroups() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("running without cgroups"), "says which guarantees it loses:\n{text}");
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("running without cgroups"),
+        "says which guarantees it loses:\n{text}"
+    );
     for u in ["db", "migrate", "api", "web"] {
-        assert!(text.contains(&format!("Started {u}.service")), "{u}:\n{text}");
+        assert!(
+            text.contains(&format!("Started {u}.service")),
+            "{u}:\n{text}"
+        );
     }
+}
+
+fn free_port() -> u16 {
+    // A port free for both TCP and UDP on loopback (unbound listens on both).
+    loop {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+fn have(program: &str) -> bool {
+    let ok = Path::new(program).exists();
+    if !ok {
+        eprintln!("skipped: {program} is not installed");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs {program}: this must not skip"
+        );
+    }
+    ok
+}
+
+#[test]
+fn real_daemons_redis_and_unbound_become_active_and_stop_clean() {
+    if skip_unless_root("cgroup tests")
+        || !have("/usr/bin/redis-server")
+        || !have("/usr/sbin/unbound")
+    {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let (redis_port, dns_port) = (free_port(), free_port());
+    let redis = format!(
+        "[Unit]\nDescription=Redis, unmodified\n[Service]\nType=notify\nTimeoutStartSec=30\nExecStart=/usr/bin/redis-server --supervised systemd --daemonize no --port {redis_port} --bind 127.0.0.1 --save \"\" --appendonly no --dir {d}\n",
+        d = data.path().display()
+    );
+    let conf = data.path().join("unbound.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "server:\n  interface: 127.0.0.1\n  port: {dns_port}\n  do-daemonize: no\n  username: \"\"\n  chroot: \"\"\n  pidfile: \"\"\n  directory: \"{d}\"\n  use-syslog: no\n  do-ip6: no\nremote-control:\n  control-enable: no\n",
+            d = data.path().display()
+        ),
+    )
+    .unwrap();
+    let unbound = format!(
+        "[Service]\nType=notify\nTimeoutStartSec=30\nExecStart=/usr/sbin/unbound -d -c {}\n",
+        conf.display()
+    );
+    let mut h = Herald::start(
+        &[("redis.service", &redis), ("unbound.service", &unbound)],
+        &[],
+    );
+    h.expect_line(started("redis.service"), "redis active");
+    h.expect_line(started("unbound.service"), "unbound active");
+    let r = h.status("redis.service");
+    assert_eq!(r.active_state, "active");
+    assert!(
+        r.status_text
+            .as_deref()
+            .unwrap_or("")
+            .contains("Ready to accept connections"),
+        "{:?}",
+        r.status_text
+    );
+    // It really serves.
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", redis_port)).unwrap();
+    conn.write_all(b"PING\r\n").unwrap();
+    let mut pong = [0u8; 7];
+    conn.read_exact(&mut pong).unwrap();
+    assert_eq!(&pong, b"+PONG\r\n");
+    let u = h.status("unbound.service");
+    assert_eq!(u.active_state, "active");
+    let mount = common::cgroup2_mount().unwrap();
+    let cg = |s: &herald_manager::api::UnitStatus| {
+        mount.join(s.cgroup.clone().unwrap().trim_start_matches('/'))
+    };
+    let (redis_cg, unbound_cg) = (cg(&r), cg(&u));
+    for (unit, path) in [
+        ("redis.service", &redis_cg),
+        ("unbound.service", &unbound_cg),
+    ] {
+        assert!(path.join("cgroup.procs").exists());
+        let r = h.job(JobKind::Stop, unit);
+        assert!(r.ok, "{r:?}");
+        let s = h.status(unit);
+        assert_eq!(
+            (s.active_state.as_str(), s.result.as_str()),
+            ("inactive", "success"),
+            "{unit}: {s:?}"
+        );
+        assert!(s.processes.is_empty());
+        assert!(
+            !path.exists(),
+            "{unit}: its cgroup is gone, nothing left in it"
+        );
+    }
+    assert!(h.stop().success());
+}
+
+#[test]
+fn the_readme_example_runs() {
+    if skip_unless_root("cgroup tests") {
+        return;
+    }
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/basic");
+    let runtime = tempfile::tempdir().unwrap();
+    let out = Command::new(common::herald_bin())
+        .args(["up", "--once", "--runtime-dir"])
+        .arg(runtime.path())
+        .arg(&examples)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let pos = |l: &str| {
+        text.find(l)
+            .unwrap_or_else(|| panic!("no {l:?} in\n{text}"))
+    };
+    assert!(pos("Started db.service") < pos("Starting migrate.service"));
+    assert!(pos("Started migrate.service") < pos("Starting api.service"));
+    assert!(pos("Started api.service") < pos("Starting web.service"));
+    assert!(pos("Stopped web.service") < pos("Stopped db.service"));
+    assert!(text.contains("running units under cgroup"));
 }

@@ -30,7 +30,10 @@ pub fn skip_unless_root(what: &str) -> bool {
         return false;
     }
     eprintln!("skipped: {what} needs root");
-    assert!(std::env::var_os("CI").is_none(), "CI runs as root: {what} must not skip");
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI runs as root: {what} must not skip"
+    );
     true
 }
 
@@ -69,7 +72,11 @@ impl Herald {
         Self::start_as(files, args, |c| c)
     }
 
-    pub fn start_as(files: &[(&str, &str)], args: &[&str], adjust: impl FnOnce(&mut Command) -> &mut Command) -> Herald {
+    pub fn start_as(
+        files: &[(&str, &str)],
+        args: &[&str],
+        adjust: impl FnOnce(&mut Command) -> &mut Command,
+    ) -> Herald {
         Self::start_in(tempfile::tempdir().unwrap(), files, args, adjust)
     }
 
@@ -77,7 +84,11 @@ impl Herald {
     pub fn runtime_dir() -> tempfile::TempDir {
         let runtime = tempfile::tempdir().unwrap();
         // Reachable by services running as other users.
-        std::fs::set_permissions(runtime.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(
+            runtime.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
         runtime
     }
 
@@ -90,14 +101,27 @@ impl Herald {
         let units = tempfile::tempdir().unwrap();
         write_units(units.path(), files);
         let mut cmd = Command::new(herald_bin());
-        cmd.arg("up").arg("--runtime-dir").arg(runtime.path()).args(args).arg(units.path());
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+        cmd.arg("up")
+            .arg("--runtime-dir")
+            .arg(runtime.path())
+            .args(args)
+            .arg(units.path());
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
         adjust(&mut cmd);
-        std::fs::set_permissions(runtime.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(
+            runtime.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
         let mut child = cmd.spawn().unwrap();
         let (tx, lines) = mpsc::channel();
         let seen = Arc::new(Mutex::new(Vec::new()));
-        for stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>, Box::new(child.stderr.take().unwrap())] {
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
             let tx = tx.clone();
             let seen = seen.clone();
             std::thread::spawn(move || {
@@ -111,9 +135,23 @@ impl Herald {
                 }
             });
         }
-        let mut h = Herald { child: Some(child), units, runtime, lines, seen, cgroup: None };
+        let mut h = Herald {
+            child: Some(child),
+            units,
+            runtime,
+            lines,
+            seen,
+            cgroup: None,
+        };
         // The first lines say where the units run, or that cgroups are off.
-        if let Some(line) = h.wait_line(|l| l.starts_with("herald: running units under cgroup") || l.contains("without cgroups") || l.contains("cgroups disabled"), Duration::from_secs(10)) {
+        if let Some(line) = h.wait_line(
+            |l| {
+                l.starts_with("herald: running units under cgroup")
+                    || l.contains("without cgroups")
+                    || l.contains("cgroups disabled")
+            },
+            Duration::from_secs(10),
+        ) {
             if let Some(p) = line.strip_prefix("herald: running units under cgroup ") {
                 h.cgroup = Some(PathBuf::from(p));
             }
@@ -138,7 +176,8 @@ impl Herald {
     }
 
     pub fn expect_line(&self, pred: impl Fn(&str) -> bool, what: &str) -> String {
-        self.wait_line(pred, Duration::from_secs(30)).unwrap_or_else(|| panic!("no line {what}; output:\n{}", self.output()))
+        self.wait_line(pred, Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("no line {what}; output:\n{}", self.output()))
     }
 
     pub fn output(&self) -> String {
@@ -169,13 +208,19 @@ impl Herald {
     }
 
     pub fn status(&self, unit: &str) -> UnitStatus {
-        let r = self.request(&Request::Status { units: vec![unit.into()] });
+        let r = self.request(&Request::Status {
+            units: vec![unit.into()],
+        });
         assert!(r.ok, "{r:?}");
         r.units.into_iter().next().unwrap()
     }
 
     pub fn job(&self, kind: JobKind, unit: &str) -> Response {
-        self.request(&Request::Job { kind, units: vec![unit.into()], no_block: false })
+        self.request(&Request::Job {
+            kind,
+            units: vec![unit.into()],
+            no_block: false,
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -185,7 +230,10 @@ impl Herald {
     /// SIGTERM, then waits for herald to exit.
     pub fn stop(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
-        let _ = rustix::process::kill_process(rustix::process::Pid::from_raw(child.id() as i32).unwrap(), rustix::process::Signal::TERM);
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+            rustix::process::Signal::TERM,
+        );
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(st) = child.try_wait().unwrap() {
@@ -193,14 +241,29 @@ impl Herald {
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("herald did not exit within 60 s of SIGTERM; output:\n{}", self.output());
+                panic!(
+                    "herald did not exit within 60 s of SIGTERM; output:\n{}",
+                    self.output()
+                );
             }
             // Exit of a non-child-of-ours-process has no event we can wait on from
             // here without a pidfd; poll its status at a modest rate.
-            let pidfd = rustix::process::pidfd_open(rustix::process::Pid::from_raw(child.id() as i32).unwrap(), rustix::process::PidfdFlags::empty());
+            let pidfd = rustix::process::pidfd_open(
+                rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+                rustix::process::PidfdFlags::empty(),
+            );
             if let Ok(fd) = pidfd {
-                let mut p = [rustix::event::PollFd::new(&fd, rustix::event::PollFlags::IN)];
-                let _ = rustix::event::poll(&mut p, Some(&rustix::time::Timespec { tv_sec: 1, tv_nsec: 0 }));
+                let mut p = [rustix::event::PollFd::new(
+                    &fd,
+                    rustix::event::PollFlags::IN,
+                )];
+                let _ = rustix::event::poll(
+                    &mut p,
+                    Some(&rustix::time::Timespec {
+                        tv_sec: 1,
+                        tv_nsec: 0,
+                    }),
+                );
             }
         }
     }
@@ -209,7 +272,10 @@ impl Herald {
 impl Drop for Herald {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = rustix::process::kill_process(rustix::process::Pid::from_raw(child.id() as i32).unwrap(), rustix::process::Signal::TERM);
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+                rustix::process::Signal::TERM,
+            );
             let deadline = Instant::now() + Duration::from_secs(20);
             while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
@@ -257,7 +323,17 @@ pub struct Burners(Vec<Child>);
 
 impl Burners {
     pub fn start(n: usize) -> Burners {
-        Burners((0..n).map(|_| Command::new("sh").arg("-c").arg("while :; do :; done").spawn().unwrap()).collect())
+        Burners(
+            (0..n)
+                .map(|_| {
+                    Command::new("sh")
+                        .arg("-c")
+                        .arg("while :; do :; done")
+                        .spawn()
+                        .unwrap()
+                })
+                .collect(),
+        )
     }
 }
 
