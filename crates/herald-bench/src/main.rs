@@ -5,6 +5,10 @@
 //! herald-bench notify-time [N]   herald notify --ready vs systemd-notify --ready (wall time)
 //! herald-bench client [N]        library notify() and barrier() vs the bare syscall floor
 //!                                and libsystemd's sd_notify_barrier
+//! herald-bench flood [N]         messages/s and CPU per message of `herald up` (and of
+//!                                systemd 252 through ../shared/peer-systemd)
+//! herald-bench barrier [N]       sd_notify_barrier round trip through `herald up` (and systemd)
+//! herald-bench rss [K...]        manager RSS with K idle Type=notify units (and systemd)
 //! ```
 //! Pin with `taskset -c 0` to take the cross-CPU wake-up out of the figures.
 
@@ -108,7 +112,7 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-fn herald_bin() -> PathBuf {
+pub(crate) fn herald_bin() -> PathBuf {
     let me = std::env::current_exe().unwrap();
     me.with_file_name("herald")
 }
@@ -218,7 +222,7 @@ fn time_loop(n: usize, mut f: impl FnMut()) -> Vec<f64> {
 }
 
 /// Builds the libsystemd barrier client from ../shared (a peer tool, not herald code).
-fn libsystemd_barrier_client() -> Option<PathBuf> {
+pub(crate) fn libsystemd_barrier_client() -> Option<PathBuf> {
     let src = [
         "../shared/peer-systemd/src/barrier_loop.c",
         "../../shared/peer-systemd/src/barrier_loop.c",
@@ -329,6 +333,8 @@ fn client(n: usize) {
     }
 }
 
+mod manager;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n = |default: usize| {
@@ -339,8 +345,12 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("notify-time") => notify_time(n(300)),
         Some("client") => client(n(20000)),
+        Some("flood") => manager::flood(n(100_000) as u64),
+        Some("flood-client") => manager::flood_client(&args[2..]),
+        Some("barrier") => manager::barrier(n(10_000) as u64),
+        Some("rss") => manager::rss(&args[2..]),
         _ => {
-            eprintln!("usage: herald-bench notify-time [N] | client [N]");
+            eprintln!("usage: herald-bench notify-time [N] | client [N] | flood [N] | barrier [N] | rss [K...]");
             std::process::exit(2);
         }
     }
