@@ -1971,15 +1971,13 @@ impl Manager {
         };
         let is_main = u.main.as_ref().is_some_and(same);
         let is_control = u.control.as_ref().is_some_and(same);
-        let main_pid = u
-            .main
-            .as_ref()
-            .map_or_else(|| "none".to_string(), |m| m.pid.to_string());
+        // Only formatted when refusing: this runs for every message.
+        let main_pid = || u.main.as_ref().map_or_else(|| "none".to_string(), |m| m.pid.to_string());
         match u.notify_access() {
             NotifyAccess::None => Err("NotifyAccess=none: the unit accepts no notifications".into()),
-            NotifyAccess::Main if !is_main => Err(format!("NotifyAccess=main: PID {pid} is not the main process ({main_pid})")),
+            NotifyAccess::Main if !is_main => Err(format!("NotifyAccess=main: PID {pid} is not the main process ({})", main_pid())),
             NotifyAccess::Exec if !is_main && !is_control => {
-                Err(format!("NotifyAccess=exec: PID {pid} is neither the main process ({main_pid}) nor a control process"))
+                Err(format!("NotifyAccess=exec: PID {pid} is neither the main process ({}) nor a control process", main_pid()))
             }
             _ => Ok(()),
         }
@@ -2021,7 +2019,10 @@ impl Manager {
             }
         }
         if let Some(s) = status {
-            self.units[id].status_text = Some(s.to_owned());
+            // Reuse the buffer: a service may send STATUS= many times a second.
+            let text = self.units[id].status_text.get_or_insert_with(String::new);
+            text.clear();
+            text.push_str(s);
         }
         if let Some(a) = access {
             self.units[id].notify_access_override = Some(a);
