@@ -348,6 +348,7 @@ fn main() {
         Some("flood") => manager::flood(n(100_000) as u64),
         Some("flood-client") => manager::flood_client(&args[2..]),
         Some("barrier") => manager::barrier(n(10_000) as u64),
+        Some("barrier-client") => manager::barrier_client(&args[2..]),
         Some("rss") => manager::rss(&args[2..]),
         _ => {
             eprintln!("usage: herald-bench notify-time [N] | client [N] | flood [N] | barrier [N] | rss [K...]");

@@ -1264,6 +1264,11 @@ impl Manager {
                     .unwrap_or_else(|| "stopped before it was ready".into());
                 log_line(&format!("Failed {name}: {reason}"));
                 self.job_done(id, "failed", Some(reason));
+                // The start job failed; Restart= still applies, as in systemd.
+                if restart && !self.shutting_down && self.should_restart(id) {
+                    self.schedule_restart(id);
+                    return;
+                }
             }
             Some(JobKind::Stop) | Some(JobKind::Restart)
                 if self.units[id].job.as_ref().is_some_and(|j| j.running) =>
@@ -1972,7 +1977,11 @@ impl Manager {
         let is_main = u.main.as_ref().is_some_and(same);
         let is_control = u.control.as_ref().is_some_and(same);
         // Only formatted when refusing: this runs for every message.
-        let main_pid = || u.main.as_ref().map_or_else(|| "none".to_string(), |m| m.pid.to_string());
+        let main_pid = || {
+            u.main
+                .as_ref()
+                .map_or_else(|| "none".to_string(), |m| m.pid.to_string())
+        };
         match u.notify_access() {
             NotifyAccess::None => Err("NotifyAccess=none: the unit accepts no notifications".into()),
             NotifyAccess::Main if !is_main => Err(format!("NotifyAccess=main: PID {pid} is not the main process ({})", main_pid())),

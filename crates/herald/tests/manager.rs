@@ -890,3 +890,166 @@ fn the_readme_example_runs() {
     assert!(pos("Stopped web.service") < pos("Stopped db.service"));
     assert!(text.contains("running units under cgroup"));
 }
+
+#[test]
+fn herald_ctl_shows_status_like_systemctl() {
+    if skip_unless_root("cgroup tests") {
+        return;
+    }
+    let h = Herald::start(
+        &[("db.service", "[Unit]\nDescription=The database\n[Service]\nType=notify\nNotifyAccess=all\nExecStart=/bin/sh -c '\"$HERALD\" notify --ready --status=\"Serving 3 clients\"; exec sleep infinity'\n")],
+        &[],
+    );
+    h.expect_line(started("db.service"), "db active");
+    let ctl = |args: &[&str]| {
+        Command::new(common::herald_bin())
+            .arg("ctl")
+            .arg("--runtime-dir")
+            .arg(h.runtime.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = ctl(&["status", "db"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.starts_with("● db.service - The database"), "{text}");
+    assert!(text.contains("Active: active (running) since "), "{text}");
+    assert!(text.contains("Status: \"Serving 3 clients\""), "{text}");
+    assert!(
+        text.contains(&format!(
+            "Main PID: {}",
+            h.status("db.service").main_pid.unwrap()
+        )),
+        "{text}"
+    );
+    let out = ctl(&["status", "nope"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Unit nope.service could not be found."));
+    let out = ctl(&["--json", "list"]);
+    let r: herald_manager::api::Response = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        r.ok && r
+            .units
+            .iter()
+            .any(|u| u.name == "db.service" && u.active_state == "active")
+    );
+    let out = ctl(&["stop", "db"]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = ctl(&["status", "db"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "inactive: exit 3 like systemctl"
+    );
+}
+
+#[test]
+fn orphans_are_reaped() {
+    if skip_unless_root("cgroup tests") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    // The subshell exits at once; its child, blocked on the fifo, is reparented to herald.
+    let unit = format!("[Service]\nType=notify\nNotifyAccess=all\nExecStart=/bin/sh -c '(cat {} > /dev/null &); \"$HERALD\" notify --ready; exec sleep infinity'\n", fifo.display());
+    let h = Herald::start(&[("orphan.service", &unit)], &[]);
+    h.expect_line(started("orphan.service"), "active");
+    let herald_pid = h.pid() as i32;
+    let children = || -> Vec<(i32, char)> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter_map(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                let rest = &stat[stat.rfind(')')? + 2..];
+                let mut f = rest.split_whitespace();
+                let state = f.next()?.chars().next()?;
+                let ppid: i32 = f.next()?.parse().ok()?;
+                (ppid == herald_pid).then_some((pid, state))
+            })
+            .collect()
+    };
+    let orphan = children()
+        .into_iter()
+        .map(|(p, _)| p)
+        .find(|&p| {
+            std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                .unwrap_or_default()
+                .starts_with("cat")
+        })
+        .expect("the orphan is herald's child now");
+    let pidfd = rustix::process::pidfd_open(
+        rustix::process::Pid::from_raw(orphan).unwrap(),
+        rustix::process::PidfdFlags::empty(),
+    )
+    .unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo)
+        .unwrap()
+        .write_all(b"bye\n")
+        .unwrap();
+    // Wait for it to exit (the pidfd becomes readable), then let herald answer a request:
+    // its SIGCHLD is handled before a control request that arrives after it.
+    let mut p = [rustix::event::PollFd::new(
+        &pidfd,
+        rustix::event::PollFlags::IN,
+    )];
+    rustix::event::poll(&mut p, None).unwrap();
+    let _ = h.status("orphan.service");
+    assert!(
+        !children().iter().any(|&(p, s)| p == orphan || s == 'Z'),
+        "no zombie remains: {:?}",
+        children()
+    );
+}
+
+#[test]
+fn restart_user_killsignal_and_stop_timeout() {
+    if skip_unless_root("cgroup tests") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let counter = dir.path().join("runs");
+    let flaky = format!(
+        "[Service]\nType=notify\nNotifyAccess=all\nRestart=on-failure\nRestartSec=100ms\nExecStart=/bin/sh -c 'echo run >> {c}; [ $(wc -l < {c}) -ge 2 ] || exit 3; \"$HERALD\" notify --ready; exec sleep infinity'\n",
+        c = counter.display()
+    );
+    let h = Herald::start(
+        &[
+            ("flaky.service", &flaky),
+            ("nobody.service", "[Service]\nType=oneshot\nRemainAfterExit=yes\nUser=nobody\nExecStart=/bin/sh -c 'echo uid=$(id -u) home=$HOME user=$USER'\n"),
+            ("int.service", "[Service]\nType=notify\nNotifyAccess=all\nKillSignal=SIGINT\nExecStart=/bin/sh -c 'trap \"echo got INT; exit 0\" INT; \"$HERALD\" notify --ready; while :; do sleep 0.05; done'\n"),
+            ("stubborn.service", "[Service]\nType=notify\nNotifyAccess=all\nTimeoutStopSec=1s\nExecStart=/bin/sh -c 'trap \"\" TERM; \"$HERALD\" notify --ready; while :; do sleep 0.05; done'\n"),
+        ],
+        &[],
+    );
+    h.expect_line(
+        |l| l.starts_with("Scheduling restart of flaky.service"),
+        "restart scheduled",
+    );
+    h.expect_line(started("flaky.service"), "active after one restart");
+    assert_eq!(lines_of(&counter).len(), 2);
+    h.expect_line(
+        |l| l.contains("uid=65534 home=/nonexistent user=nobody"),
+        "User= applied",
+    );
+    h.expect_line(started("int.service"), "int active");
+    assert!(h.job(JobKind::Stop, "int.service").ok);
+    h.expect_line(|l| l.contains("got INT"), "KillSignal=SIGINT delivered");
+    h.expect_line(started("stubborn.service"), "stubborn active");
+    let r = h.job(JobKind::Stop, "stubborn.service");
+    assert!(r.ok, "{r:?}");
+    assert!(
+        h.output()
+            .contains("stubborn.service: processes remain after SIGTERM; killing them"),
+        "{}",
+        h.output()
+    );
+    let s = h.status("stubborn.service");
+    assert_eq!(s.active_state, "inactive");
+    assert!(s.processes.is_empty());
+}
