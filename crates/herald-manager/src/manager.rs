@@ -27,7 +27,7 @@ use crate::control::{self, Conn};
 use crate::receiver::{Incoming, NotifyReceiver, Sender};
 use crate::spawn::{self, SpawnRequest};
 use crate::sys::{self, ExitStatus};
-use crate::unit::{now_usec, Job, Proc, Role, RunResult, SubState, Unit, UnitId};
+use crate::unit::{now_usec, Job, KeptLine, Proc, Role, RunResult, SubState, Unit, UnitId};
 use crate::users;
 
 /// How the manager keeps services apart.
@@ -121,7 +121,6 @@ pub struct Manager {
     by_name: HashMap<String, UnitId>,
     procs: HashMap<i32, ProcEntry>,
     cgroup_ids: HashMap<u64, UnitId>,
-    cgroup_paths: HashMap<PathBuf, UnitId>,
     cgroups: Option<ManagerCgroups>,
     receiver: Option<NotifyReceiver>,
     epoll: OwnedFd,
@@ -232,23 +231,6 @@ fn describe_exit(status: ExitStatus) -> (RunResult, String) {
     }
 }
 
-fn command_line(argv: &[String]) -> String {
-    argv.join(" ")
-}
-
-fn read_cmdline(pid: u32) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| {
-            let s: Vec<String> = b
-                .split(|&c| c == 0)
-                .filter(|p| !p.is_empty())
-                .map(|p| String::from_utf8_lossy(p).into_owned())
-                .collect();
-            s.join(" ")
-        })
-        .unwrap_or_default()
-}
-
 /// The parent PID and state letter of a process, from `/proc/PID/stat`.
 fn proc_stat(pid: i32) -> Option<(i32, char)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -301,7 +283,6 @@ impl Manager {
             by_name: HashMap::new(),
             procs: HashMap::new(),
             cgroup_ids: HashMap::new(),
-            cgroup_paths: HashMap::new(),
             cgroups: None,
             receiver: Some(receiver),
             epoll,
@@ -875,14 +856,7 @@ impl Manager {
 
     fn log_unit(&mut self, id: UnitId, text: &str) {
         log_line(text);
-        let name = self.units[id].name.clone();
-        self.units[id].keep_log(LogLine {
-            at_usec: now_usec(),
-            unit: name,
-            pid: 0,
-            stream: "herald".into(),
-            text: text.into(),
-        });
+        self.units[id].keep_log(KeptLine { at_usec: now_usec(), pid: 0, text: text.into() });
     }
 
     fn config(&self, id: UnitId) -> &herald_unit::UnitConfig {
@@ -1408,7 +1382,6 @@ impl Manager {
             .service(&self.units[id].name)
             .map_err(|e| e.to_string())?;
         self.cgroup_ids.insert(cg.id(), id);
-        self.cgroup_paths.insert(cg.cgroup().cgroup_path(), id);
         self.units[id].cgroup = Some(cg);
         Ok(())
     }
@@ -1419,7 +1392,6 @@ impl Manager {
         }
         if let Some(cg) = self.units[id].cgroup.take() {
             self.cgroup_ids.remove(&cg.id());
-            self.cgroup_paths.remove(&cg.cgroup().cgroup_path());
             if cg.is_populated().unwrap_or(false) {
                 // Processes that outlived every signal: keep the cgroup so they stay
                 // attributed, and say so.
@@ -1428,7 +1400,6 @@ impl Manager {
                     self.units[id].name
                 ));
                 self.cgroup_ids.insert(cg.id(), id);
-                self.cgroup_paths.insert(cg.cgroup().cgroup_path(), id);
                 self.units[id].cgroup = Some(cg);
             } else if let Err(e) = cg.remove() {
                 log_line(&format!(
@@ -1584,7 +1555,6 @@ impl Manager {
             pid,
             pidfd: spawned.pidfd,
             inode,
-            command: command_line(&argv),
             adopted: false,
         };
         self.procs.insert(
@@ -1944,7 +1914,8 @@ impl Manager {
             // Kernels without PIDFD_GET_INFO: the process's cgroup path while it lives.
             let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
             let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
-            return self.cgroup_paths.get(Path::new(path)).copied();
+            // (A linear search: this is only for kernels without PIDFD_GET_INFO.)
+            return self.units.iter().position(|u| u.cgroup.as_ref().is_some_and(|c| c.cgroup().cgroup_path() == Path::new(path)));
         }
         // Without cgroups: walk up the process tree to a process we started.
         let mut p = pid;
@@ -2128,7 +2099,6 @@ impl Manager {
             pid: new,
             pidfd,
             inode,
-            command: read_cmdline(new as u32),
             adopted: !child,
         };
         if let Some(old) = self.units[id].main.replace(proc_) {
@@ -2280,13 +2250,7 @@ impl Manager {
         let name = self.units[id].name.clone();
         for text in lines {
             log_line(&format!("{name}[{pid}]: {text}"));
-            self.units[id].keep_log(LogLine {
-                at_usec: now_usec(),
-                unit: name.clone(),
-                pid: pid as u32,
-                stream: "output".into(),
-                text,
-            });
+            self.units[id].keep_log(KeptLine { at_usec: now_usec(), pid: pid as u32, text: text.into_boxed_str() });
         }
     }
 
@@ -2475,7 +2439,7 @@ impl Manager {
         pids.into_iter()
             .map(|pid| api::ProcessInfo {
                 pid,
-                command: read_cmdline(pid),
+                command: crate::unit::command_of(pid as i32),
             })
             .collect()
     }
@@ -2519,7 +2483,10 @@ impl Manager {
             Request::Logs { unit, lines } => {
                 let mut logs: Vec<LogLine> = match unit {
                     Some(name) => match self.lookup(&name) {
-                        Ok(id) => self.units[id].log.iter().cloned().collect(),
+                        Ok(id) => {
+                            let u = &self.units[id];
+                            u.log.iter().map(|l| l.to_api(&u.name)).collect()
+                        }
                         Err(e) => {
                             self.respond(token, Response::error(e));
                             return;
@@ -2528,7 +2495,7 @@ impl Manager {
                     None => self
                         .units
                         .iter()
-                        .flat_map(|u| u.log.iter().cloned())
+                        .flat_map(|u| u.log.iter().map(|l| l.to_api(&u.name)))
                         .collect(),
                 };
                 logs.sort_by_key(|l| l.at_usec);

@@ -176,10 +176,33 @@ pub struct Proc {
     pub pidfd: OwnedFd,
     /// Its pidfs inode: the identity that survives PID reuse.
     pub inode: Option<u64>,
-    /// Its command line, for status.
-    pub command: String,
     /// Adopted through `MAINPID=` rather than started by the manager.
     pub adopted: bool,
+}
+
+/// A kept log line, compact (a unit keeps up to [`LOG_LINES_KEPT`]; with a thousand
+/// units the unit name and stream are not worth repeating in every line).
+#[derive(Debug, Clone)]
+pub struct KeptLine {
+    /// When, in µs since the epoch.
+    pub at_usec: u64,
+    /// The writer's PID; 0 for the manager's own lines.
+    pub pid: u32,
+    /// The text.
+    pub text: Box<str>,
+}
+
+impl KeptLine {
+    /// The line as the control protocol carries it.
+    pub fn to_api(&self, unit: &str) -> LogLine {
+        LogLine {
+            at_usec: self.at_usec,
+            unit: unit.to_owned(),
+            pid: self.pid,
+            stream: if self.pid == 0 { "herald" } else { "output" }.into(),
+            text: self.text.to_string(),
+        }
+    }
 }
 
 /// A queued or running job.
@@ -263,7 +286,7 @@ pub struct Unit {
     /// Notifications refused, newest last.
     pub rejected: VecDeque<RejectedNotification>,
     /// Output and manager lines, newest last.
-    pub log: VecDeque<LogLine>,
+    pub log: VecDeque<KeptLine>,
     /// Automatic restarts since the last manual start.
     pub restarts: u32,
     /// Start the unit again once it is down (the second half of a restart job).
@@ -353,7 +376,7 @@ impl Unit {
     }
 
     /// Keeps a log line (the last [`LOG_LINES_KEPT`]).
-    pub fn keep_log(&mut self, line: LogLine) {
+    pub fn keep_log(&mut self, line: KeptLine) {
         if self.log.len() == LOG_LINES_KEPT {
             self.log.pop_front();
         }
@@ -394,7 +417,7 @@ impl Unit {
             state_since_usec: self.state_since.map(system_usec),
             ready_after_usec: self.ready_after.map(|d| d.as_micros() as u64),
             main_pid: self.main.as_ref().map(|p| p.pid as u32),
-            main_command: self.main.as_ref().map(|p| p.command.clone()),
+            main_command: self.main.as_ref().map(|p| command_of(p.pid)),
             control_pid: self.control.as_ref().map(|p| p.pid as u32),
             main_exit: self.main_exit.clone(),
             status_text: self.status_text.clone(),
@@ -415,6 +438,17 @@ impl Unit {
             },
         }
     }
+}
+
+/// A process's command line from `/proc/PID/cmdline` (read when asked, not kept).
+pub fn command_of(pid: i32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            let words: Vec<String> =
+                b.split(|&c| c == 0).filter(|p| !p.is_empty()).map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+            words.join(" ")
+        })
+        .unwrap_or_default()
 }
 
 /// Microseconds since the epoch of a wall-clock time.
