@@ -369,8 +369,9 @@ fn raise_send_buffer(sock: &OwnedFd) {
     }
 }
 
-/// Sends on a connected vsock socket; for a stream, half-closes it and waits for the
-/// manager's EOF, since a stream has no message boundary to mark the end otherwise.
+/// Sends on a connected vsock socket; for a connection (stream or seqpacket), then
+/// half-closes it and waits for the manager's EOF, which says the message was read
+/// (libsystemd does the same).
 fn send_connected(sock: &OwnedFd, ty: VsockType, payload: &[u8]) -> io::Result<()> {
     let mut sent = 0;
     while sent < payload.len() {
@@ -383,7 +384,7 @@ fn send_connected(sock: &OwnedFd, ty: VsockType, payload: &[u8]) -> io::Result<(
             break;
         }
     }
-    if ty == VsockType::Stream {
+    if ty != VsockType::Dgram {
         rustix::net::shutdown(sock, Shutdown::Write)?;
         let mut scratch = [0u8; 64];
         loop {

@@ -245,8 +245,8 @@ impl VsockConnector for FakeVsock {
             rustix::net::SocketFlags::CLOEXEC,
             None,
         )?;
-        if ty == VsockType::Stream {
-            // The manager's side of a stream: read to EOF, then close.
+        if ty != VsockType::Dgram {
+            // The manager's side of a connection: read to EOF, then close.
             std::thread::spawn(move || {
                 let mut all = Vec::new();
                 std::fs::File::from(b).read_to_end(&mut all).unwrap();
@@ -274,6 +274,7 @@ fn vsock_tries_dgram_then_seqpacket_then_stream() {
     let cases: &[(&[(VsockType, Errno)], &[VsockType])] = &[
         (&[], &[Dgram]),
         (&[(Dgram, Errno::NODEV)], &[Dgram, Seqpacket]),
+        (&[(Dgram, Errno::OPNOTSUPP)], &[Dgram, Seqpacket]),
         (
             &[
                 (Dgram, Errno::PROTOTYPE),
