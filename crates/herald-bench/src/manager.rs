@@ -332,6 +332,9 @@ pub fn flood(n: u64) {
     for (name, rate, cpu) in &rows {
         println!("  {name:<34} {rate:>9.0} msg/s   manager CPU {cpu:>5.2} µs/msg");
     }
+    if std::env::var_os("HERALD_BENCH_NO_PEER").is_some() {
+        return;
+    }
     if let Some(out) = peer("bench-flood.sh", &["1".into(), n.to_string()], false) {
         let sd = out
             .lines()
@@ -470,7 +473,10 @@ pub fn rss(args: &[String]) {
         print!("  K={k:<5} herald: VmHWM {hwm:>6} kB  VmRSS {rss:>6} kB  RssAnon {anon:>6} kB  ({started} active in {:.2} s)", took.as_secs_f64());
         if let Some(out) = peer("bench-rss.sh", &["1".into(), k.to_string()], false) {
             let sd = out.lines().find(|l| l.contains("VmHWM=")).unwrap_or("");
-            let sd_hwm = sd.split_whitespace().find_map(|w| w.strip_prefix("VmHWM=")).and_then(|v| v.parse::<f64>().ok());
+            let sd_hwm = sd
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("VmHWM="))
+                .and_then(|v| v.parse::<f64>().ok());
             match sd_hwm {
                 Some(v) => println!("   systemd VmHWM {v:.0} kB   ratio herald/systemd {:.2} (target ≤ 0.25 at K=1000)", hwm as f64 / v),
                 None => println!("   systemd: {}", sd.trim()),

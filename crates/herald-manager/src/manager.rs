@@ -14,6 +14,7 @@ use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use herald_proto::message::{self, Field};
@@ -27,7 +28,7 @@ use crate::control::{self, Conn};
 use crate::receiver::{Incoming, NotifyReceiver, Sender};
 use crate::spawn::{self, SpawnRequest};
 use crate::sys::{self, ExitStatus};
-use crate::unit::{now_usec, Job, KeptLine, Proc, Role, RunResult, SubState, Unit, UnitId};
+use crate::unit::{now_usec, Job, KeptLine, Loaded, Proc, Role, RunResult, SubState, Unit, UnitId};
 use crate::users;
 
 /// How the manager keeps services apart.
@@ -102,8 +103,8 @@ enum Source {
     CgroupEvents { unit: UnitId, fd: OwnedFd },
     /// The pidfd of a main process adopted through `MAINPID=` (not our child).
     AdoptedMain { unit: UnitId, pid: i32 },
-    /// A control connection.
-    Conn(Conn),
+    /// A control connection (boxed: it is much larger than the other sources).
+    Conn(Box<Conn>),
 }
 
 /// A tracked process: whose it is, what it is, and whether the manager is its parent
@@ -183,25 +184,6 @@ fn format_duration(d: Duration) -> String {
         format!("{:.0} ms", s * 1000.0)
     } else {
         format!("{s:.2} s")
-    }
-}
-
-fn exit_info(status: ExitStatus) -> api::ExitInfo {
-    match status {
-        ExitStatus::Exited(code) => api::ExitInfo {
-            code: "exited".into(),
-            status: code,
-            signal: None,
-        },
-        ExitStatus::Signaled {
-            signal,
-            core_dumped,
-        } => api::ExitInfo {
-            code: if core_dumped { "dumped" } else { "killed" }.into(),
-            status: signal,
-            signal: herald_unit::Signal::from_number(signal)
-                .map(|s| s.name().trim_start_matches("SIG").to_owned()),
-        },
     }
 }
 
@@ -418,6 +400,7 @@ impl Manager {
         if requested.is_empty() {
             log_line("herald: no units to start");
         }
+        let mut shared: HashMap<PathBuf, Vec<Loaded>> = HashMap::new();
         // Load the requested units and, transitively, everything they name.
         let mut queue: VecDeque<String> = requested.iter().cloned().collect();
         while let Some(name) = queue.pop_front() {
@@ -449,7 +432,7 @@ impl Manager {
                             queue.push_back(dep.clone());
                         }
                     }
-                    self.units[id].loaded = Some(loaded);
+                    self.units[id].loaded = Some(share_config(&mut shared, loaded));
                 }
                 Err(e) => {
                     let not_found = matches!(e.kind, herald_unit::ErrorKind::NotFound { .. });
@@ -856,7 +839,11 @@ impl Manager {
 
     fn log_unit(&mut self, id: UnitId, text: &str) {
         log_line(text);
-        self.units[id].keep_log(KeptLine { at_usec: now_usec(), pid: 0, text: text.into() });
+        self.units[id].keep_log(KeptLine {
+            at_usec: now_usec(),
+            pid: 0,
+            text: text.into(),
+        });
     }
 
     fn config(&self, id: UnitId) -> &herald_unit::UnitConfig {
@@ -1469,14 +1456,22 @@ impl Manager {
 
     /// Spawns one command of a unit, in its cgroup, with its output piped to the log.
     fn spawn_command(&mut self, id: UnitId, cmd: &ExecCommand, role: Role) -> Result<(), String> {
-        let cfg = self.config(id).clone();
-        let account = match &cfg.user {
+        // Only the settings needed here are copied (not the whole configuration).
+        let (user, group, working_directory) = {
+            let cfg = self.config(id);
+            (
+                cfg.user.clone(),
+                cfg.group.clone(),
+                cfg.working_directory.clone(),
+            )
+        };
+        let account = match &user {
             Some(user) => {
                 Some(users::find_user(user).ok_or_else(|| format!("User={user}: no such user"))?)
             }
             None => None,
         };
-        let gid = match &cfg.group {
+        let gid = match &group {
             Some(g) => {
                 Some(users::find_group(g).ok_or_else(|| format!("Group={g}: no such group"))?)
             }
@@ -1492,7 +1487,7 @@ impl Manager {
         } else {
             herald_unit::expand_command(cmd, &env)
         };
-        let cwd = match &cfg.working_directory {
+        let cwd = match &working_directory {
             None => None,
             Some(wd) => {
                 let path = match &wd.path {
@@ -1686,7 +1681,7 @@ impl Manager {
 
     fn main_exited(&mut self, id: UnitId, status: ExitStatus) {
         let name = self.units[id].name.clone();
-        self.units[id].main_exit = Some(exit_info(status));
+        self.units[id].main_exit = Some(status);
         let (result, how) = describe_exit(status);
         let ignore = self.units[id].state == SubState::Start && {
             let idx = self.units[id].main_cmd;
@@ -1915,7 +1910,11 @@ impl Manager {
             let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
             let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
             // (A linear search: this is only for kernels without PIDFD_GET_INFO.)
-            return self.units.iter().position(|u| u.cgroup.as_ref().is_some_and(|c| c.cgroup().cgroup_path() == Path::new(path)));
+            return self.units.iter().position(|u| {
+                u.cgroup
+                    .as_ref()
+                    .is_some_and(|c| c.cgroup().cgroup_path() == Path::new(path))
+            });
         }
         // Without cgroups: walk up the process tree to a process we started.
         let mut p = pid;
@@ -2250,7 +2249,11 @@ impl Manager {
         let name = self.units[id].name.clone();
         for text in lines {
             log_line(&format!("{name}[{pid}]: {text}"));
-            self.units[id].keep_log(KeptLine { at_usec: now_usec(), pid: pid as u32, text: text.into_boxed_str() });
+            self.units[id].keep_log(KeptLine {
+                at_usec: now_usec(),
+                pid: pid as u32,
+                text: text.into_boxed_str(),
+            });
         }
     }
 
@@ -2354,7 +2357,7 @@ impl Manager {
         loop {
             match control::accept(&self.control) {
                 Ok(Some(conn)) => {
-                    let _ = self.add_source(Source::Conn(conn), epoll::EventFlags::IN);
+                    let _ = self.add_source(Source::Conn(Box::new(conn)), epoll::EventFlags::IN);
                 }
                 Ok(None) => return,
                 Err(e) => {
@@ -2702,6 +2705,31 @@ impl Manager {
         let _ = std::fs::remove_dir(&self.runtime_dir);
         log_line("herald: stopped");
     }
+}
+
+/// Reuses the configuration of an earlier unit from the same file when it came out the
+/// same (template instances whose settings do not depend on the instance).
+fn share_config(
+    shared: &mut HashMap<PathBuf, Vec<Loaded>>,
+    unit: herald_unit::LoadedUnit,
+) -> Loaded {
+    let same_file = shared.entry(unit.fragment_path.clone()).or_default();
+    let sources: Vec<PathBuf> = unit.source_paths();
+    if let Some(l) = same_file
+        .iter()
+        .find(|l| *l.config == unit.config && *l.sources == *sources)
+    {
+        return l.clone();
+    }
+    let l = Loaded {
+        config: Arc::new(unit.config),
+        sources: sources.into(),
+    };
+    // A handful of variants per file is plenty to look through.
+    if same_file.len() < 8 {
+        same_file.push(l.clone());
+    }
+    l
 }
 
 fn push_unique(v: &mut Vec<UnitId>, id: UnitId) {

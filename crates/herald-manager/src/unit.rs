@@ -6,7 +6,10 @@ use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant, SystemTime};
 
 use herald_proto::NotifyAccess;
-use herald_unit::{LoadedUnit, ServiceType};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use herald_unit::{ServiceType, UnitConfig};
 
 use crate::api::{self, ExitInfo, LogLine, RejectedNotification};
 use crate::cgroup::ServiceCgroup;
@@ -216,13 +219,31 @@ pub struct Job {
     pub waiters: Vec<u64>,
 }
 
+/// A unit's configuration and the files it came from. Instances of one template with
+/// the same resolved settings share one copy (a fleet of a thousand `worker@N` units
+/// keeps one configuration, not a thousand).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The settings.
+    pub config: Arc<UnitConfig>,
+    /// The unit file, then its drop-ins.
+    pub sources: Arc<[PathBuf]>,
+}
+
+impl Loaded {
+    /// The unit file, then its drop-ins.
+    pub fn source_paths(&self) -> &[PathBuf] {
+        &self.sources
+    }
+}
+
 /// One unit: its configuration (if it loaded) and its run-time state.
 #[derive(Debug)]
 pub struct Unit {
     /// `name.service`.
     pub name: String,
     /// The configuration, when the file loaded.
-    pub loaded: Option<LoadedUnit>,
+    pub loaded: Option<Loaded>,
     /// Why it did not load, or `not-found`.
     pub load_error: Option<String>,
     /// Whether no file was found for it.
@@ -256,7 +277,7 @@ pub struct Unit {
     /// Index of the `ExecStart=` being run (a oneshot runs several in turn).
     pub main_cmd: usize,
     /// How the main process last exited.
-    pub main_exit: Option<ExitInfo>,
+    pub main_exit: Option<crate::sys::ExitStatus>,
     /// An exec failure reported by a child before it exited.
     pub exec_failure: Option<String>,
     /// Last `STATUS=`.
@@ -379,6 +400,11 @@ impl Unit {
     pub fn keep_log(&mut self, line: KeptLine) {
         if self.log.len() == LOG_LINES_KEPT {
             self.log.pop_front();
+        } else if self.log.len() == self.log.capacity() {
+            // Grow from 2 (most units log a couple of lines): a thousand units
+            // should not each hold room for four.
+            let room = LOG_LINES_KEPT - self.log.len();
+            self.log.reserve_exact(self.log.len().max(2).min(room));
         }
         self.log.push_back(line);
     }
@@ -419,7 +445,7 @@ impl Unit {
             main_pid: self.main.as_ref().map(|p| p.pid as u32),
             main_command: self.main.as_ref().map(|p| command_of(p.pid)),
             control_pid: self.control.as_ref().map(|p| p.pid as u32),
-            main_exit: self.main_exit.clone(),
+            main_exit: self.main_exit.map(exit_info),
             status_text: self.status_text.clone(),
             errno: self.errno,
             cgroup: self
@@ -440,12 +466,35 @@ impl Unit {
     }
 }
 
+/// How a process ended, as the control protocol reports it.
+pub fn exit_info(status: crate::sys::ExitStatus) -> ExitInfo {
+    match status {
+        crate::sys::ExitStatus::Exited(code) => ExitInfo {
+            code: "exited".into(),
+            status: code,
+            signal: None,
+        },
+        crate::sys::ExitStatus::Signaled {
+            signal,
+            core_dumped,
+        } => ExitInfo {
+            code: if core_dumped { "dumped" } else { "killed" }.into(),
+            status: signal,
+            signal: herald_unit::Signal::from_number(signal)
+                .map(|s| s.name().trim_start_matches("SIG").to_owned()),
+        },
+    }
+}
+
 /// A process's command line from `/proc/PID/cmdline` (read when asked, not kept).
 pub fn command_of(pid: i32) -> String {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|b| {
-            let words: Vec<String> =
-                b.split(|&c| c == 0).filter(|p| !p.is_empty()).map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+            let words: Vec<String> = b
+                .split(|&c| c == 0)
+                .filter(|p| !p.is_empty())
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect();
             words.join(" ")
         })
         .unwrap_or_default()
