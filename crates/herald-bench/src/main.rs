@@ -112,6 +112,18 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+/// The CPUs this process may run on (`taskset -c 0` pins it and its children).
+pub(crate) fn cpus_allowed() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Cpus_allowed_list"))
+                .map(|l| l.split_whitespace().last().unwrap_or("").to_owned())
+        })
+        .unwrap_or_default()
+}
+
 pub(crate) fn herald_bin() -> PathBuf {
     let me = std::env::current_exe().unwrap();
     me.with_file_name("herald")
@@ -195,7 +207,6 @@ fn floor_barrier(sock: &OwnedFd, addr: &SocketAddrUnix) {
         SendFlags::NOSIGNAL,
     )
     .unwrap();
-    drop(control);
     drop(w);
     let mut pfd = [rustix::event::PollFd::new(
         &r,
@@ -302,14 +313,7 @@ fn client(n: usize) {
             },
         ));
     }
-    let cpus = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Cpus_allowed_list"))
-                .map(|l| l.split_whitespace().last().unwrap_or("").to_owned())
-        })
-        .unwrap_or_default();
+    let cpus = cpus_allowed();
     println!("client: per call, N={n}, same receiver (CPUs allowed: {cpus})");
     for (name, s) in &rows {
         println!(

@@ -389,14 +389,7 @@ fn barrier_herald(client: &[String], n: u64) -> String {
 /// Barrier round trip through the manager, with herald's client and with libsystemd's
 /// sd_notify_barrier, next to systemd 252.
 pub fn barrier(n: u64) {
-    let cpus = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Cpus_allowed_list"))
-                .map(|l| l.split_whitespace().last().unwrap_or("").to_owned())
-        })
-        .unwrap_or_default();
+    let cpus = crate::cpus_allowed();
     let pinned = cpus == "0";
     println!("barrier: N={n} barrier round trips through the manager (CPUs allowed: {cpus})");
     let me = std::env::current_exe().unwrap().display().to_string();

@@ -699,10 +699,9 @@ impl Manager {
                 .job
                 .as_ref()
                 .is_some_and(|j| matches!(j.kind, JobKind::Start | JobKind::Restart));
-            if !pending
-                && !du.state.is_active()
-                && !(du.not_found && !du.name.ends_with(".service"))
-            {
+            // A missing target or other non-service name only orders; it cannot fail.
+            let order_only = du.not_found && !du.name.ends_with(".service");
+            if !pending && !du.state.is_active() && !order_only {
                 let reason = match (&du.load_error, &du.failure) {
                     (Some(e), _) => format!("required unit {} did not load: {e}", du.name),
                     (None, Some(f)) => format!("required unit {} failed: {f}", du.name),
@@ -928,21 +927,24 @@ impl Manager {
         }
     }
 
+    /// Leaves the reload state: back to running (or exited, without a main process).
+    fn end_reload(&mut self, id: UnitId) {
+        let state = if self.units[id].main.is_some() {
+            SubState::Running
+        } else {
+            SubState::Exited
+        };
+        self.set_state(id, state);
+        self.units[id].deadline = None;
+    }
+
     /// The current state's control commands all succeeded.
     fn control_list_done(&mut self, id: UnitId) {
         match self.units[id].state {
             SubState::StartPre => self.enter_start(id),
             SubState::StartPost => self.enter_running(id),
             SubState::Reload => {
-                self.set_state(
-                    id,
-                    if self.units[id].main.is_some() {
-                        SubState::Running
-                    } else {
-                        SubState::Exited
-                    },
-                );
-                self.units[id].deadline = None;
+                self.end_reload(id);
                 self.log_unit(id, &format!("Reloaded {}", self.units[id].name));
                 self.job_done(id, "done", None);
             }
@@ -958,15 +960,7 @@ impl Manager {
             SubState::StartPre | SubState::StartPost => self.begin_stop(id, self.units[id].result),
             SubState::Reload => {
                 // A failed reload leaves the service running, as systemd does.
-                self.set_state(
-                    id,
-                    if self.units[id].main.is_some() {
-                        SubState::Running
-                    } else {
-                        SubState::Exited
-                    },
-                );
-                self.units[id].deadline = None;
+                self.end_reload(id);
                 let reason = self.units[id].failure.take();
                 self.units[id].result = RunResult::Success;
                 self.job_done(id, "failed", reason);
@@ -2043,8 +2037,7 @@ impl Manager {
                     self.enter_start_post(id)
                 }
                 SubState::Reload => {
-                    self.set_state(id, SubState::Running);
-                    self.units[id].deadline = None;
+                    self.end_reload(id);
                     self.log_unit(id, &format!("Reloaded {}", self.units[id].name));
                     if self.has_job(id, JobKind::Reload) {
                         self.job_done(id, "done", None);
@@ -2281,14 +2274,7 @@ impl Manager {
                 }
                 SubState::Reload => {
                     log_line(&format!("{name}: reload timed out"));
-                    self.set_state(
-                        id,
-                        if self.units[id].main.is_some() {
-                            SubState::Running
-                        } else {
-                            SubState::Exited
-                        },
-                    );
+                    self.end_reload(id);
                     self.job_done(id, "timeout", Some("reload timed out".into()));
                 }
                 SubState::Stop => {
@@ -2326,18 +2312,16 @@ impl Manager {
                     self.run_next_control(id);
                 }
                 SubState::StopPost => self.enter_final(id),
-                SubState::AutoRestart => {
-                    if self.units[id].job.is_none() {
-                        self.set_state(id, SubState::Dead);
-                        self.units[id].job = Some(Job {
-                            kind: JobKind::Start,
-                            running: true,
-                            waiters: Vec::new(),
-                        });
-                        let restarts = self.units[id].restarts;
-                        self.begin_start(id);
-                        self.units[id].restarts = restarts;
-                    }
+                SubState::AutoRestart if self.units[id].job.is_none() => {
+                    self.set_state(id, SubState::Dead);
+                    self.units[id].job = Some(Job {
+                        kind: JobKind::Start,
+                        running: true,
+                        waiters: Vec::new(),
+                    });
+                    let restarts = self.units[id].restarts;
+                    self.begin_start(id);
+                    self.units[id].restarts = restarts;
                 }
                 _ => {}
             }

@@ -146,7 +146,7 @@ fn refusals_send_nothing() {
         Err(Error::Field(_))
     ));
     let (_r, w) = rustix::pipe::pipe().unwrap();
-    let many: Vec<_> = std::iter::repeat(w.as_fd()).take(254).collect();
+    let many: Vec<_> = std::iter::repeat_n(w.as_fd(), 254).collect();
     assert!(matches!(
         n.notify_with_fds(&[Field::FdStore], &many),
         Err(Error::TooManyFds { count: 254 })
@@ -271,7 +271,8 @@ fn vsock(named: Option<VsockType>) -> NotifyAddress {
 fn vsock_tries_dgram_then_seqpacket_then_stream() {
     use rustix::io::Errno;
     use VsockType::*;
-    let cases: &[(&[(VsockType, Errno)], &[VsockType])] = &[
+    type Case<'a> = (&'a [(VsockType, Errno)], &'a [VsockType]);
+    let cases: &[Case<'_>] = &[
         (&[], &[Dgram]),
         (&[(Dgram, Errno::NODEV)], &[Dgram, Seqpacket]),
         (&[(Dgram, Errno::OPNOTSUPP)], &[Dgram, Seqpacket]),

@@ -541,7 +541,8 @@ mod tests {
 
     #[test]
     fn datagram_rules() {
-        let cases: &[(&[u8], Result<&[u8], DatagramError>)] = &[
+        type Case<'a> = (&'a [u8], Result<&'a [u8], DatagramError>);
+        let cases: &[Case<'_>] = &[
             (b"READY=1", Ok(b"READY=1")),
             (b"READY=1\0", Ok(b"READY=1")),
             (

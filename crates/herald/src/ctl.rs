@@ -509,8 +509,8 @@ pub(crate) fn render(action: &Action, response: &Response, json: bool, view: &Vi
 /// Color only for a terminal, and not when `$NO_COLOR` is set or `$TERM` is `dumb`.
 fn use_color() -> bool {
     io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty())
-        && std::env::var_os("TERM").map_or(true, |t| t != "dumb")
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
 fn now_usec() -> u64 {

@@ -254,7 +254,7 @@ pub fn format_list(units: &[UnitStatus], color: bool) -> String {
                 widths[i] - text.chars().count()
             };
             out.push_str(&paint(text, *ansi, color));
-            out.extend(std::iter::repeat(' ').take(pad));
+            out.extend(std::iter::repeat_n(' ', pad));
             if i != last {
                 out.push(' ');
             }
