@@ -1053,3 +1053,54 @@ fn restart_user_killsignal_and_stop_timeout() {
     assert_eq!(s.active_state, "inactive");
     assert!(s.processes.is_empty());
 }
+
+#[test]
+fn real_daemon_haproxy_master_worker_starts_reloads_and_stops() {
+    if skip_unless_root("cgroup tests") || !have("/usr/sbin/haproxy") {
+        return;
+    }
+    // haproxy -Ws sends RELOADING=1 before its first READY=1, and its own PID as MAINPID.
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = data.path().join("haproxy.cfg");
+    std::fs::write(
+        &cfg,
+        format!("global\n  maxconn 100\ndefaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\nfrontend web\n  bind 127.0.0.1:{port}\n  http-request return status 200 content-type text/plain string \"ok\"\n"),
+    )
+    .unwrap();
+    let unit = format!("[Service]\nType=notify\nExecStart=/usr/sbin/haproxy -Ws -f {}\nExecReload=/bin/kill -USR2 $MAINPID\nKillMode=mixed\n", cfg.display());
+    let mut h = Herald::start(&[("haproxy.service", &unit)], &[]);
+    h.expect_line(started("haproxy.service"), "haproxy active");
+    let get = || {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        let mut body = String::new();
+        c.read_to_string(&mut body).unwrap();
+        body
+    };
+    assert!(get().ends_with("ok"));
+    let before = h.status("haproxy.service");
+    assert!(before.rejected.is_empty(), "{:?}", before.rejected);
+    let r = h.job(JobKind::Reload, "haproxy.service");
+    assert!(r.ok, "{r:?}");
+    // haproxy announces its own reload: RELOADING=1 … READY=1.
+    h.expect_line(|l| l == "haproxy.service is reloading", "RELOADING=1");
+    let main = before.main_pid;
+    // The second "Reloaded" line is the one READY=1 produced (the first came when
+    // ExecReload= finished).
+    let reloaded = std::cell::Cell::new(0);
+    h.expect_line(
+        |l| {
+            if l == "Reloaded haproxy.service" {
+                reloaded.set(reloaded.get() + 1);
+            }
+            reloaded.get() >= 2
+        },
+        "READY=1 after the reload",
+    );
+    assert_eq!(h.status("haproxy.service").main_pid, main, "the master stays the main process");
+    assert!(get().ends_with("ok"));
+    let cgroup = common::cgroup2_mount().unwrap().join(before.cgroup.unwrap().trim_start_matches('/'));
+    assert!(h.stop().success());
+    assert!(!cgroup.exists(), "nothing left in its cgroup");
+}
