@@ -834,6 +834,9 @@ impl Manager {
             u.state_since = Some(SystemTime::now());
         }
         u.state = state;
+        if state.is_stopping() || state.is_inactive() {
+            u.watchdog_deadline = None;
+        }
     }
 
     fn log_unit(&mut self, id: UnitId, text: &str) {
@@ -1423,6 +1426,10 @@ impl Manager {
         }
         if let Some(m) = &u.main {
             env.push(("MAINPID".into(), m.pid.to_string()));
+        } else if let Some(w) = cfg.watchdog {
+            // For the main process (the only one spawned without a main PID known).
+            // WATCHDOG_PID is not set: the PID is not known before the process exists.
+            env.push(("WATCHDOG_USEC".into(), w.as_micros().to_string()));
         }
         let set = |env: &mut Vec<(String, String)>, k: String, v: String| match env
             .iter_mut()
@@ -1559,6 +1566,10 @@ impl Manager {
                 if let Some(old) = self.units[id].main.replace(proc_) {
                     self.retire_main(id, old);
                 }
+                let interval = self.config(id).watchdog;
+                let u = &mut self.units[id];
+                u.watchdog = interval;
+                u.watchdog_deadline = interval.map(|w| Instant::now() + w);
             }
             Role::Control | Role::Former => self.units[id].control = Some(proc_),
         }
@@ -1676,6 +1687,7 @@ impl Manager {
     fn main_exited(&mut self, id: UnitId, status: ExitStatus) {
         let name = self.units[id].name.clone();
         self.units[id].main_exit = Some(status);
+        self.units[id].watchdog_deadline = None;
         let (result, how) = describe_exit(status);
         let ignore = self.units[id].state == SubState::Start && {
             let idx = self.units[id].main_cmd;
@@ -1964,6 +1976,8 @@ impl Manager {
         let mut errno: Option<u32> = None;
         let mut extend: Option<u64> = None;
         let mut access: Option<NotifyAccess> = None;
+        let (mut watchdog_ping, mut watchdog_trigger) = (false, false);
+        let mut watchdog_usec: Option<u64> = None;
         for line in message::lines(payload) {
             match Field::parse(line) {
                 // The first occurrence of a value key wins, as in systemd.
@@ -1975,6 +1989,9 @@ impl Manager {
                 Ok(Field::Errno(e)) => errno = errno.or(Some(e)),
                 Ok(Field::ExtendTimeoutUsec(u)) => extend = extend.or(Some(u)),
                 Ok(Field::NotifyAccess(a)) => access = access.or(Some(a)),
+                Ok(Field::Watchdog) => watchdog_ping = true,
+                Ok(Field::WatchdogTrigger) => watchdog_trigger = true,
+                Ok(Field::WatchdogUsec(u)) => watchdog_usec = watchdog_usec.or(Some(u)),
                 Ok(_) => {}
                 Err(e) => {
                     let reason = format!("ignored assignment: {e}");
@@ -1997,6 +2014,7 @@ impl Manager {
             text.clear();
             text.push_str(s);
         }
+        self.apply_watchdog(id, watchdog_ping, watchdog_trigger, watchdog_usec);
         if let Some(a) = access {
             self.units[id].notify_access_override = Some(a);
         }
@@ -2049,6 +2067,44 @@ impl Manager {
             self.set_state(id, SubState::Reload);
             self.log_unit(id, &format!("{} is reloading", self.units[id].name));
         }
+    }
+
+    /// `WATCHDOG=1` (ping), `WATCHDOG=trigger` (fail now), `WATCHDOG_USEC=` (new interval,
+    /// 0 turns it off), while the main process runs.
+    fn apply_watchdog(&mut self, id: UnitId, ping: bool, trigger: bool, usec: Option<u64>) {
+        let u = &mut self.units[id];
+        if u.main.is_none() || !(u.state.is_starting() || u.state.is_active()) {
+            return;
+        }
+        if let Some(usec) = usec {
+            u.watchdog = (usec > 0).then(|| Duration::from_micros(usec));
+            u.watchdog_deadline = None;
+        }
+        if trigger {
+            self.watchdog_fired(id, "the service asked for it (WATCHDOG=trigger)");
+            return;
+        }
+        let u = &mut self.units[id];
+        if ping || usec.is_some() {
+            u.watchdog_deadline = u.watchdog.map(|w| Instant::now() + w);
+        }
+    }
+
+    /// The watchdog expired: SIGABRT (for a core dump), then the usual stop, as a failure.
+    fn watchdog_fired(&mut self, id: UnitId, why: &str) {
+        let u = &mut self.units[id];
+        u.watchdog_deadline = None;
+        u.result = RunResult::Watchdog;
+        u.failure = Some(format!("watchdog: {why}"));
+        log_line(&format!(
+            "{}: watchdog timeout: {why}; sending SIGABRT",
+            u.name
+        ));
+        let timeout = self.timeout_stop(id);
+        self.units[id].deadline = timeout.map(|t| Instant::now() + t);
+        self.set_state(id, SubState::StopSigterm);
+        self.kill_unit(id, libc::SIGABRT, false);
+        self.check_stopped(id);
     }
 
     /// `MAINPID=`, validated as systemd does: a live process, not the manager, not
@@ -2253,6 +2309,15 @@ impl Manager {
     fn handle_timers(&mut self) {
         let now = Instant::now();
         for id in 0..self.units.len() {
+            if self.units[id].watchdog_deadline.is_some_and(|w| w <= now) {
+                let limit = self.units[id]
+                    .watchdog
+                    .map(format_duration)
+                    .unwrap_or_default();
+                self.watchdog_fired(id, &format!("no WATCHDOG=1 within {limit}"));
+            }
+        }
+        for id in 0..self.units.len() {
             let Some(d) = self.units[id].deadline else {
                 continue;
             };
@@ -2329,7 +2394,12 @@ impl Manager {
     }
 
     fn next_timeout(&self) -> Option<Duration> {
-        let next = self.units.iter().filter_map(|u| u.deadline).min()?;
+        let next = self
+            .units
+            .iter()
+            .flat_map(|u| [u.deadline, u.watchdog_deadline])
+            .flatten()
+            .min()?;
         Some(next.saturating_duration_since(Instant::now()))
     }
 

@@ -292,6 +292,10 @@ pub struct Unit {
     pub job: Option<Job>,
     /// The state's deadline (start or stop timeout, restart delay).
     pub deadline: Option<Instant>,
+    /// The watchdog interval in force (`WatchdogSec=`, or a `WATCHDOG_USEC=` override).
+    pub watchdog: Option<Duration>,
+    /// When the watchdog fires unless the service pings it (`WATCHDOG=1`).
+    pub watchdog_deadline: Option<Instant>,
     /// When the current start began.
     pub start_began: Option<Instant>,
     /// Time from start to readiness of the current run.
@@ -344,6 +348,8 @@ impl Unit {
             stopping_notified: false,
             job: None,
             deadline: None,
+            watchdog: None,
+            watchdog_deadline: None,
             start_began: None,
             ready_after: None,
             state_since: None,

@@ -1098,9 +1098,69 @@ fn real_daemon_haproxy_master_worker_starts_reloads_and_stops() {
         },
         "READY=1 after the reload",
     );
-    assert_eq!(h.status("haproxy.service").main_pid, main, "the master stays the main process");
+    assert_eq!(
+        h.status("haproxy.service").main_pid,
+        main,
+        "the master stays the main process"
+    );
     assert!(get().ends_with("ok"));
-    let cgroup = common::cgroup2_mount().unwrap().join(before.cgroup.unwrap().trim_start_matches('/'));
+    let cgroup = common::cgroup2_mount()
+        .unwrap()
+        .join(before.cgroup.unwrap().trim_start_matches('/'));
     assert!(h.stop().success());
     assert!(!cgroup.exists(), "nothing left in its cgroup");
+}
+
+#[test]
+fn watchdog_pings_keep_a_service_and_silence_fails_it() {
+    if skip_unless_root("cgroup tests") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    // Pings while the test keeps writing lines, then falls silent.
+    let script = format!(
+        "#!/bin/sh\necho \"WATCHDOG_USEC=$WATCHDOG_USEC\"\n\"$HERALD\" notify --ready\nwhile read line; do \"$HERALD\" notify WATCHDOG=1; echo pinged; done < {}\nexec sleep infinity\n",
+        fifo.display()
+    );
+    let unit = "[Service]\nType=notify\nNotifyAccess=all\nWatchdogSec=1s\nExecStart=%Y/dog.sh\n";
+    let trigger = "[Service]\nType=notify\nNotifyAccess=all\nWatchdogSec=1h\nExecStart=/bin/sh -c '\"$HERALD\" notify --ready; \"$HERALD\" notify WATCHDOG=trigger; exec sleep infinity'\n";
+    let h = Herald::start(
+        &[
+            ("dog.sh", &script),
+            ("dog.service", unit),
+            ("trigger.service", trigger),
+        ],
+        &[],
+    );
+    h.expect_line(
+        |l| l.contains("WATCHDOG_USEC=1000000"),
+        "WATCHDOG_USEC in the environment",
+    );
+    h.expect_line(started("dog.service"), "active");
+    let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    for _ in 0..3 {
+        w.write_all(b"ping\n").unwrap();
+        h.expect_line(|l| l.ends_with("pinged"), "pinged");
+    }
+    assert_eq!(h.status("dog.service").active_state, "active");
+    // Silence: the watchdog fires (SIGABRT), the unit fails with result watchdog.
+    h.expect_line(
+        |l| l.starts_with("dog.service: watchdog timeout: no WATCHDOG=1 within"),
+        "watchdog fired",
+    );
+    h.expect_line(failed("dog.service"), "failed");
+    let s = h.status("dog.service");
+    assert_eq!(
+        (s.active_state.as_str(), s.result.as_str()),
+        ("failed", "watchdog")
+    );
+    h.expect_line(
+        |l| l.starts_with("trigger.service: watchdog timeout: the service asked for it"),
+        "WATCHDOG=trigger",
+    );
+    h.expect_line(failed("trigger.service"), "trigger failed");
+    assert_eq!(h.status("trigger.service").result, "watchdog");
+    drop(w);
 }
