@@ -252,6 +252,13 @@ impl Manager {
             .map_err(setup(format!("create {}", opts.runtime_dir.display())))?;
         let notify_path = crate::paths::notify_socket(&opts.runtime_dir);
         let control_path = crate::paths::control_socket(&opts.runtime_dir);
+        // Never take the sockets of a manager that is still running.
+        if std::os::unix::net::UnixStream::connect(&control_path).is_ok() {
+            return Err(ManagerError::Usage(format!(
+                "another herald is running with runtime directory {} (use --runtime-dir)",
+                opts.runtime_dir.display()
+            )));
+        }
         let receiver = NotifyReceiver::bind(&notify_path)
             .map_err(setup(format!("bind {}", notify_path.display())))?;
         let control = control::listen(&control_path)

@@ -1164,3 +1164,32 @@ fn watchdog_pings_keep_a_service_and_silence_fails_it() {
     assert_eq!(h.status("trigger.service").result, "watchdog");
     drop(w);
 }
+
+#[test]
+fn a_second_manager_on_the_same_runtime_directory_is_refused() {
+    if skip_unless_root("cgroup tests") {
+        return;
+    }
+    let h = Herald::start(
+        &[("a.service", "[Service]\nExecStart=/bin/sleep infinity\n")],
+        &[],
+    );
+    h.expect_line(started("a.service"), "first manager up");
+    let units = tempfile::tempdir().unwrap();
+    let out = Command::new(common::herald_bin())
+        .args(["up", "--runtime-dir"])
+        .arg(h.runtime.path())
+        .arg(units.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("another herald is running"),
+        "{out:?}"
+    );
+    assert_eq!(
+        h.status("a.service").active_state,
+        "active",
+        "the first one still answers"
+    );
+}
