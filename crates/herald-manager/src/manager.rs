@@ -1623,7 +1623,7 @@ impl Manager {
     /// Reaps every exited child. Notifications are drained first, so that a message a
     /// process sent just before exiting is attributed while it is still our child.
     fn reap_children(&mut self) {
-        self.drain_notify();
+        self.drain_notify(false);
         loop {
             match rustix::process::wait(rustix::process::WaitOptions::NOHANG) {
                 Ok(Some((pid, status))) => {
@@ -1820,7 +1820,11 @@ impl Manager {
     // Notifications.
     // ----------------------------------------------------------------------------
 
-    fn drain_notify(&mut self) {
+    /// Handles queued notifications. `until_barrier`: return right after answering a
+    /// barrier — its sender is waiting, and if more is queued epoll reports it again at
+    /// once; this saves the barrier's round trip a syscall. Reaping passes `false`: every
+    /// message must be handled while its sender is still unreaped.
+    fn drain_notify(&mut self, until_barrier: bool) {
         let Some(mut receiver) = self.receiver.take() else {
             return;
         };
@@ -1828,6 +1832,7 @@ impl Manager {
             let procs = &self.procs;
             let next = receiver.next(|pid| !procs.get(&pid).is_some_and(|e| e.child));
             match next {
+                Ok(Some(Incoming::Barrier { .. })) if until_barrier => break,
                 Ok(Some(incoming)) => self.handle_incoming(incoming),
                 Ok(None) => break,
                 Err(e) => {
@@ -2711,7 +2716,7 @@ impl Manager {
             });
             for (token, flags) in batch {
                 match token {
-                    TOKEN_NOTIFY => self.drain_notify(),
+                    TOKEN_NOTIFY => self.drain_notify(true),
                     TOKEN_SIGNAL => self.handle_signals(),
                     TOKEN_CONTROL => self.accept_control(),
                     t => self.handle_source(t, flags),
