@@ -1434,8 +1434,8 @@ impl Manager {
         if let Some(m) = &u.main {
             env.push(("MAINPID".into(), m.pid.to_string()));
         } else if let Some(w) = cfg.watchdog {
-            // For the main process (the only one spawned without a main PID known).
-            // WATCHDOG_PID is not set: the PID is not known before the process exists.
+            // For the main process (the only one spawned without a main PID known);
+            // WATCHDOG_PID, its own PID, is filled in by the child itself.
             env.push(("WATCHDOG_USEC".into(), w.as_micros().to_string()));
         }
         let set = |env: &mut Vec<(String, String)>, k: String, v: String| match env
@@ -1465,12 +1465,13 @@ impl Manager {
     /// Spawns one command of a unit, in its cgroup, with its output piped to the log.
     fn spawn_command(&mut self, id: UnitId, cmd: &ExecCommand, role: Role) -> Result<(), String> {
         // Only the settings needed here are copied (not the whole configuration).
-        let (user, group, working_directory) = {
+        let (user, group, working_directory, watchdog) = {
             let cfg = self.config(id);
             (
                 cfg.user.clone(),
                 cfg.group.clone(),
                 cfg.working_directory.clone(),
+                cfg.watchdog.is_some(),
             )
         };
         let account = match &user {
@@ -1550,6 +1551,7 @@ impl Manager {
             stdout: Some(out_w),
             stderr: Some(err_w),
             cgroup: self.units[id].cgroup.as_ref().map(|c| c.dir_fd()),
+            env_own_pid: (role == Role::Main && watchdog).then_some("WATCHDOG_PID"),
         };
         let spawned = spawn::spawn(req).map_err(|e| format!("{}: {e}", cmd.path))?;
         let pid = spawned.pid;

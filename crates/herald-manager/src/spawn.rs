@@ -63,6 +63,8 @@ pub struct SpawnRequest<'a> {
     /// A cgroup v2 directory (see `ServiceCgroup::dir_fd`) to start the
     /// process in; `None` starts it in the manager's own cgroup.
     pub cgroup: Option<BorrowedFd<'a>>,
+    /// An environment variable set to the child's own PID (`WATCHDOG_PID`).
+    pub env_own_pid: Option<&'static str>,
 }
 
 impl SpawnRequest<'_> {
@@ -81,6 +83,7 @@ impl SpawnRequest<'_> {
             stdout: None,
             stderr: None,
             cgroup: None,
+            env_own_pid: None,
         }
     }
 }
@@ -250,6 +253,7 @@ pub fn spawn(req: SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
         stdout,
         stderr,
         cgroup,
+        env_own_pid,
     } = req;
 
     if argv.is_empty() {
@@ -290,6 +294,9 @@ pub fn spawn(req: SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
     let mut plan =
         ExecPlan::new(program, argv, env, report_w.as_fd()).map_err(SpawnError::Descriptor)?;
     plan.set_cwd(cwd);
+    if let Some(name) = env_own_pid {
+        plan.set_env_own_pid(name).map_err(SpawnError::Descriptor)?;
+    }
     let groups = (uid.is_some() || gid.is_some() || !supplementary_groups.is_empty())
         .then_some(supplementary_groups.as_slice());
     plan.set_credentials(uid, gid, groups);

@@ -949,6 +949,23 @@ pub struct ExecPlan<'fd> {
     uid: Option<rustix::process::Uid>,
     stdio: [Option<BorrowedFd<'fd>>; 3],
     report: BorrowedFd<'fd>,
+    pid_var: Option<PidVar>,
+}
+
+/// An environment variable whose value is the child's own PID (`WATCHDOG_PID`), which
+/// only the child knows: the buffer is allocated before the clone, the child writes its
+/// PID into its own copy of it.
+struct PidVar {
+    buf: Box<std::cell::UnsafeCell<[u8; 64]>>,
+    prefix_len: usize,
+}
+
+impl std::fmt::Debug for PidVar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PidVar")
+            .field("prefix_len", &self.prefix_len)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for ExecPlan<'_> {
@@ -1012,7 +1029,32 @@ impl<'fd> ExecPlan<'fd> {
             uid: None,
             stdio: [None, None, None],
             report,
+            pid_var: None,
         })
+    }
+
+    /// Adds `NAME=<the child's PID>` to the environment (e.g. `WATCHDOG_PID`).
+    pub fn set_env_own_pid(&mut self, name: &str) -> io::Result<()> {
+        // NAME, '=', up to 10 digits and the NUL must fit.
+        if name.len() + 12 > 64 || name.contains('=') || name.contains('\0') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "environment variable name",
+            ));
+        }
+        let mut bytes = [0u8; 64];
+        bytes[..name.len()].copy_from_slice(name.as_bytes());
+        bytes[name.len()] = b'=';
+        let var = PidVar {
+            buf: Box::new(std::cell::UnsafeCell::new(bytes)),
+            prefix_len: name.len() + 1,
+        };
+        // Before the terminating NULL of the pointer array.
+        let at = self.env_ptrs.len() - 1;
+        self.env_ptrs
+            .insert(at, var.buf.get().cast::<c_char>().cast_const());
+        self.pid_var = Some(var);
+        Ok(())
     }
 
     /// Set the working directory (`chdir(2)` after dropping privileges).
@@ -1120,6 +1162,28 @@ impl<'fd> ExecPlan<'fd> {
             if unsafe { libc::chdir(cwd.as_ptr()) } < 0 {
                 self.fail(SetupStep::Chdir, last_errno());
             }
+        }
+        if let Some(var) = &self.pid_var {
+            let mut pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+            let mut digits = [0u8; 10];
+            let mut n = 0;
+            loop {
+                digits[n] = b'0' + (pid % 10) as u8;
+                n += 1;
+                pid /= 10;
+                if pid == 0 {
+                    break;
+                }
+            }
+            // SAFETY: this is the child's own copy of the buffer (the clone copied
+            // the address space); nothing else in the child refers to it but the
+            // environment pointer, which is only read by execve below. The prefix
+            // leaves room for 10 digits and the NUL (checked in set_env_own_pid).
+            let buf = unsafe { &mut *var.buf.get() };
+            for i in 0..n {
+                buf[var.prefix_len + i] = digits[n - 1 - i];
+            }
+            buf[var.prefix_len + n] = 0;
         }
         // SAFETY: execve is async-signal-safe; program is NUL-terminated and
         // both pointer arrays are NULL-terminated arrays of NUL-terminated

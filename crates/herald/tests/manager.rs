@@ -1121,7 +1121,7 @@ fn watchdog_pings_keep_a_service_and_silence_fails_it() {
     mkfifo(&fifo);
     // Pings while the test keeps writing lines, then falls silent.
     let script = format!(
-        "#!/bin/sh\necho \"WATCHDOG_USEC=$WATCHDOG_USEC\"\n\"$HERALD\" notify --ready\nwhile read line; do \"$HERALD\" notify WATCHDOG=1; echo pinged; done < {}\nexec sleep infinity\n",
+        "#!/bin/sh\necho \"WATCHDOG_USEC=$WATCHDOG_USEC WATCHDOG_PID=$WATCHDOG_PID pid=$$\"\n\"$HERALD\" notify --ready\nwhile read line; do \"$HERALD\" notify WATCHDOG=1; echo pinged; done < {}\nexec sleep infinity\n",
         fifo.display()
     );
     let unit = "[Service]\nType=notify\nNotifyAccess=all\nWatchdogSec=1s\nExecStart=%Y/dog.sh\n";
@@ -1134,10 +1134,18 @@ fn watchdog_pings_keep_a_service_and_silence_fails_it() {
         ],
         &[],
     );
-    h.expect_line(
+    let env = h.expect_line(
         |l| l.contains("WATCHDOG_USEC=1000000"),
         "WATCHDOG_USEC in the environment",
     );
+    // WATCHDOG_PID is the main process's own PID (the shell, before it execs).
+    let field = |k: &str| {
+        env.split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .map(str::to_owned)
+    };
+    assert_eq!(field("WATCHDOG_PID="), field("pid="), "{env}");
+    assert!(field("pid=").is_some_and(|p| !p.is_empty()));
     h.expect_line(started("dog.service"), "active");
     let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
     for _ in 0..3 {
