@@ -172,6 +172,9 @@ pub struct UnitStatus {
     pub processes: Vec<ProcessInfo>,
     /// Notifications received from this unit's processes.
     pub notifications_accepted: u64,
+    /// Notifications refused or dropped, in all (the last few are in `rejected`).
+    #[serde(default)]
+    pub notifications_refused: u64,
     /// The most recent rejected notifications, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rejected: Vec<RejectedNotification>,

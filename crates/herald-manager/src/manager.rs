@@ -1858,15 +1858,14 @@ impl Manager {
                 let unit = sender.as_ref().and_then(|s| self.attribute(s));
                 match unit {
                     Some(id) => {
-                        log_line(&format!(
-                            "herald: {}: dropped notification from PID {pid}: {reason}",
-                            self.units[id].name
-                        ));
+                        let text = format!("dropped notification from PID {pid}: {reason}");
+                        self.log_refusal(Some(id), &text);
                         self.units[id].reject(pid, reason, payload);
                     }
-                    None => log_line(&format!(
-                        "herald: dropped notification from PID {pid}: {reason}"
-                    )),
+                    None => self.log_refusal(
+                        None,
+                        &format!("dropped notification from PID {pid}: {reason}"),
+                    ),
                 }
             }
             Incoming::Message {
@@ -1881,19 +1880,18 @@ impl Manager {
                     return;
                 }
                 let Some(id) = self.attribute(&sender) else {
-                    self.unattributed_logged += 1;
-                    if self.unattributed_logged <= 100 || self.unattributed_logged.is_power_of_two()
-                    {
-                        log_line(&format!("herald: cannot find the unit of PID {pid}; notification dropped ({} so far)", self.unattributed_logged));
-                    }
+                    self.log_refusal(
+                        None,
+                        &format!("cannot find the unit of PID {pid}; notification dropped"),
+                    );
                     fds.clear();
                     return;
                 };
                 if let Err(reason) = self.authorized(id, &sender) {
-                    log_line(&format!(
-                        "herald: {}: refused notification from PID {pid}: {reason}",
-                        self.units[id].name
-                    ));
+                    self.log_refusal(
+                        Some(id),
+                        &format!("refused notification from PID {pid}: {reason}"),
+                    );
                     self.units[id].reject(pid, reason, payload);
                     fds.clear();
                     return;
@@ -1907,6 +1905,32 @@ impl Manager {
                 }
                 self.apply_message(id, payload, &sender);
             }
+        }
+    }
+
+    /// Logs a refused or dropped notification — the first 100 per unit (or without a
+    /// unit), then only at powers of two with a count, so a flood of bad messages cannot
+    /// flood the log. Every refusal is still counted and the last ones kept for
+    /// `ctl status`.
+    fn log_refusal(&mut self, unit: Option<UnitId>, text: &str) {
+        let count = match unit {
+            Some(id) => {
+                self.units[id].refusals += 1;
+                self.units[id].refusals
+            }
+            None => {
+                self.unattributed_logged += 1;
+                self.unattributed_logged
+            }
+        };
+        if count <= 100 || count.is_power_of_two() {
+            let prefix = unit.map_or_else(String::new, |id| format!("{}: ", self.units[id].name));
+            let tally = if count > 100 {
+                format!(" ({count} so far)")
+            } else {
+                String::new()
+            };
+            log_line(&format!("herald: {prefix}{text}{tally}"));
         }
     }
 

@@ -308,6 +308,8 @@ pub struct Unit {
     pub cgroup_watch: Option<u64>,
     /// Notifications accepted.
     pub accepted: u64,
+    /// Notifications refused or dropped, in all.
+    pub refusals: u64,
     /// Notifications refused, newest last.
     pub rejected: VecDeque<RejectedNotification>,
     /// Output and manager lines, newest last.
@@ -356,6 +358,7 @@ impl Unit {
             cgroup: None,
             cgroup_watch: None,
             accepted: 0,
+            refusals: 0,
             rejected: VecDeque::new(),
             log: VecDeque::new(),
             restarts: 0,
@@ -460,6 +463,7 @@ impl Unit {
                 .map(|c| c.cgroup().cgroup_path().display().to_string()),
             processes,
             notifications_accepted: self.accepted,
+            notifications_refused: self.refusals,
             rejected: self.rejected.iter().cloned().collect(),
             dependencies: api::Dependencies {
                 requires: cfg.map(|c| c.requires.clone()).unwrap_or_default(),

@@ -1201,3 +1201,40 @@ fn a_second_manager_on_the_same_runtime_directory_is_refused() {
         "the first one still answers"
     );
 }
+
+#[test]
+fn a_flood_of_refused_messages_is_counted_not_logged_line_by_line() {
+    if skip_unless_root("cgroup tests") {
+        return;
+    }
+    // A child floods 5000 messages NotifyAccess=main refuses, then the main process says READY.
+    let flood = "/usr/bin/python3 -c 'import os,socket; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); [s.sendto(b\"STATUS=spam\", os.environ[\"NOTIFY_SOCKET\"]) for _ in range(5000)]'";
+    let script = format!("#!/bin/sh\n{flood} &\nwait $!\nexec /usr/bin/python3 -c 'import os,socket,time; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b\"READY=1\", os.environ[\"NOTIFY_SOCKET\"]); time.sleep(1e9)'\n");
+    let h = Herald::start(
+        &[
+            ("spam.sh", &script),
+            (
+                "spam.service",
+                "[Service]\nType=notify\nExecStart=%Y/spam.sh\n",
+            ),
+        ],
+        &[],
+    );
+    h.expect_line(
+        started("spam.service"),
+        "READY still processed after the flood",
+    );
+    let s = h.status("spam.service");
+    assert_eq!(s.notifications_refused, 5000);
+    assert_eq!(s.rejected.len(), 16, "the last 16 are kept");
+    assert_eq!(s.status_text, None);
+    let logged = h
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("refused notification"))
+        .count();
+    assert!(logged <= 100 + 13, "{logged} log lines for 5000 refusals");
+    assert!(h.output().contains("(4096 so far)"));
+}

@@ -399,7 +399,7 @@ pub fn format_status(unit: &UnitStatus, now_usec: u64, color: bool, tz: &TimeZon
             "access={}, {} accepted, {} rejected",
             unit.notify_access,
             unit.notifications_accepted,
-            unit.rejected.len()
+            unit.notifications_refused.max(unit.rejected.len() as u64)
         ),
     ));
     // CGroup: /herald-abc/db.service, then its processes as a tree (systemctl omits an
