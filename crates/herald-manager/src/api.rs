@@ -175,6 +175,9 @@ pub struct UnitStatus {
     /// Notifications refused or dropped, in all (the last few are in `rejected`).
     #[serde(default)]
     pub notifications_refused: u64,
+    /// The names of the fds in the unit's fd store (`FDSTORE=1`), one per fd.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fd_store: Vec<String>,
     /// The most recent rejected notifications, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rejected: Vec<RejectedNotification>,

@@ -1260,6 +1260,8 @@ impl Manager {
                 }
             }
         }
+        // Down for good (no restart follows): the fd store goes, as in systemd.
+        self.units[id].fd_store.clear();
         // Units bound to it go down with it.
         let bound: Vec<UnitId> = self.units[id].bound_by.clone();
         for b in bound {
@@ -1305,6 +1307,7 @@ impl Manager {
                 }
             }
         } else {
+            self.units[id].fd_store.clear();
             self.job_done(id, "done", None);
         }
     }
@@ -1433,10 +1436,17 @@ impl Manager {
         }
         if let Some(m) = &u.main {
             env.push(("MAINPID".into(), m.pid.to_string()));
-        } else if let Some(w) = cfg.watchdog {
+        } else {
             // For the main process (the only one spawned without a main PID known);
-            // WATCHDOG_PID, its own PID, is filled in by the child itself.
-            env.push(("WATCHDOG_USEC".into(), w.as_micros().to_string()));
+            // WATCHDOG_PID and LISTEN_PID, its own PID, are filled in by the child.
+            if let Some(w) = cfg.watchdog {
+                env.push(("WATCHDOG_USEC".into(), w.as_micros().to_string()));
+            }
+            if !u.fd_store.is_empty() {
+                env.push(("LISTEN_FDS".into(), u.fd_store.len().to_string()));
+                let names: Vec<&str> = u.fd_store.iter().map(|(_, n)| &**n).collect();
+                env.push(("LISTEN_FDNAMES".into(), names.join(":")));
+            }
         }
         let set = |env: &mut Vec<(String, String)>, k: String, v: String| match env
             .iter_mut()
@@ -1551,7 +1561,23 @@ impl Manager {
             stdout: Some(out_w),
             stderr: Some(err_w),
             cgroup: self.units[id].cgroup.as_ref().map(|c| c.dir_fd()),
-            env_own_pid: (role == Role::Main && watchdog).then_some("WATCHDOG_PID"),
+            env_own_pid: [
+                (role == Role::Main && watchdog).then_some("WATCHDOG_PID"),
+                (role == Role::Main && !self.units[id].fd_store.is_empty()).then_some("LISTEN_PID"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            // The fd store goes back to the next main process, as systemd's does.
+            pass_fds: if role == Role::Main {
+                self.units[id]
+                    .fd_store
+                    .iter()
+                    .map(|(fd, _)| fd.as_fd())
+                    .collect()
+            } else {
+                Vec::new()
+            },
         };
         let spawned = spawn::spawn(req).map_err(|e| format!("{}: {e}", cmd.path))?;
         let pid = spawned.pid;
@@ -1897,13 +1923,7 @@ impl Manager {
                     return;
                 }
                 self.units[id].accepted += 1;
-                if !fds.is_empty() {
-                    let n = fds.len();
-                    fds.clear();
-                    let reason = format!("{n} file descriptors sent, but herald keeps no file descriptor store yet; closed them");
-                    self.units[id].reject(pid, reason, payload);
-                }
-                self.apply_message(id, payload, &sender);
+                self.apply_message(id, payload, &sender, fds);
             }
         }
     }
@@ -2006,7 +2026,13 @@ impl Manager {
         }
     }
 
-    fn apply_message(&mut self, id: UnitId, payload: &[u8], sender: &Sender) {
+    fn apply_message(
+        &mut self,
+        id: UnitId,
+        payload: &[u8],
+        sender: &Sender,
+        fds: &mut Vec<OwnedFd>,
+    ) {
         let pid = sender.creds.pid;
         let (mut ready, mut reloading, mut stopping) = (false, false, false);
         let mut status: Option<&str> = None;
@@ -2016,6 +2042,8 @@ impl Manager {
         let mut access: Option<NotifyAccess> = None;
         let (mut watchdog_ping, mut watchdog_trigger) = (false, false);
         let mut watchdog_usec: Option<u64> = None;
+        let (mut fdstore, mut fdstore_remove) = (false, false);
+        let mut fdname: Option<&str> = None;
         for line in message::lines(payload) {
             match Field::parse(line) {
                 // The first occurrence of a value key wins, as in systemd.
@@ -2030,6 +2058,9 @@ impl Manager {
                 Ok(Field::Watchdog) => watchdog_ping = true,
                 Ok(Field::WatchdogTrigger) => watchdog_trigger = true,
                 Ok(Field::WatchdogUsec(u)) => watchdog_usec = watchdog_usec.or(Some(u)),
+                Ok(Field::FdStore) => fdstore = true,
+                Ok(Field::FdStoreRemove) => fdstore_remove = true,
+                Ok(Field::FdName(n)) => fdname = fdname.or(Some(n)),
                 Ok(_) => {}
                 Err(e) => {
                     let reason = format!("ignored assignment: {e}");
@@ -2053,6 +2084,7 @@ impl Manager {
             text.push_str(s);
         }
         self.apply_watchdog(id, watchdog_ping, watchdog_trigger, watchdog_usec);
+        self.apply_fd_store(id, pid, payload, fds, fdstore, fdstore_remove, fdname);
         if let Some(a) = access {
             self.units[id].notify_access_override = Some(a);
         }
@@ -2104,6 +2136,54 @@ impl Manager {
         } else if reloading && state == SubState::Running {
             self.set_state(id, SubState::Reload);
             self.log_unit(id, &format!("{} is reloading", self.units[id].name));
+        }
+    }
+
+    /// `FDSTORE=1` keeps the message's fds (named by `FDNAME=`, default `stored`) up to
+    /// `FileDescriptorStoreMax=`; `FDSTOREREMOVE=1` drops the stored fds named
+    /// `FDNAME=`. Fds sent for any other reason, or beyond the limit, are closed and the
+    /// refusal recorded.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_fd_store(
+        &mut self,
+        id: UnitId,
+        pid: i32,
+        payload: &[u8],
+        fds: &mut Vec<OwnedFd>,
+        store: bool,
+        remove: bool,
+        name: Option<&str>,
+    ) {
+        if remove {
+            if let Some(name) = name {
+                self.units[id].fd_store.retain(|(_, n)| &**n != name);
+            }
+        }
+        if fds.is_empty() {
+            return;
+        }
+        let max = self.config(id).file_descriptor_store_max as usize;
+        let n = fds.len();
+        let reason = if !store {
+            Some(format!(
+                "{n} file descriptors sent without FDSTORE=1; closed them"
+            ))
+        } else if max == 0 {
+            Some(format!(
+                "{n} file descriptors for the fd store, but FileDescriptorStoreMax=0; closed them"
+            ))
+        } else {
+            let name: Box<str> = name.unwrap_or("stored").into();
+            let room = max.saturating_sub(self.units[id].fd_store.len());
+            let kept = n.min(room);
+            for fd in fds.drain(..kept) {
+                self.units[id].fd_store.push((fd, name.clone()));
+            }
+            (kept < n).then(|| format!("fd store full (FileDescriptorStoreMax={max}): closed {} of {n} file descriptors", n - kept))
+        };
+        fds.clear();
+        if let Some(reason) = reason {
+            self.units[id].reject(pid, reason, payload);
         }
     }
 

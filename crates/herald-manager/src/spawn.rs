@@ -63,8 +63,10 @@ pub struct SpawnRequest<'a> {
     /// A cgroup v2 directory (see `ServiceCgroup::dir_fd`) to start the
     /// process in; `None` starts it in the manager's own cgroup.
     pub cgroup: Option<BorrowedFd<'a>>,
-    /// An environment variable set to the child's own PID (`WATCHDOG_PID`).
-    pub env_own_pid: Option<&'static str>,
+    /// Environment variables set to the child's own PID (`WATCHDOG_PID`, `LISTEN_PID`).
+    pub env_own_pid: Vec<&'static str>,
+    /// Descriptors the child gets as 3, 4, … (socket activation, the fd store).
+    pub pass_fds: Vec<BorrowedFd<'a>>,
 }
 
 impl SpawnRequest<'_> {
@@ -83,7 +85,8 @@ impl SpawnRequest<'_> {
             stdout: None,
             stderr: None,
             cgroup: None,
-            env_own_pid: None,
+            env_own_pid: Vec::new(),
+            pass_fds: Vec::new(),
         }
     }
 }
@@ -225,11 +228,11 @@ fn path_from_env(env: &[CString]) -> &OsStr {
 
 /// Make sure `fd` is numbered 3 or higher, so that `dup2` onto 0–2 in the
 /// child cannot clobber another source; the copy is close-on-exec.
-fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
-    if fd.as_raw_fd() >= 3 {
+fn above(fd: OwnedFd, floor: i32) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() >= floor {
         return Ok(fd);
     }
-    Ok(rustix::io::fcntl_dupfd_cloexec(&fd, 3)?)
+    Ok(rustix::io::fcntl_dupfd_cloexec(&fd, floor)?)
 }
 
 /// Start a process as described by `req`; see the [module docs](self).
@@ -254,7 +257,12 @@ pub fn spawn(req: SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
         stderr,
         cgroup,
         env_own_pid,
+        pass_fds,
     } = req;
+    // Every descriptor the child starts from must sit above the range 3..3+n that the
+    // passed descriptors are placed at.
+    let floor = 3 + pass_fds.len() as i32;
+    let above_stdio = |fd: OwnedFd| above(fd, floor);
 
     if argv.is_empty() {
         argv.push(program.clone());
@@ -294,9 +302,16 @@ pub fn spawn(req: SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
     let mut plan =
         ExecPlan::new(program, argv, env, report_w.as_fd()).map_err(SpawnError::Descriptor)?;
     plan.set_cwd(cwd);
-    if let Some(name) = env_own_pid {
+    for name in env_own_pid {
         plan.set_env_own_pid(name).map_err(SpawnError::Descriptor)?;
     }
+    // Copies of the passed descriptors above the target range (the originals stay the
+    // caller's); closed again once the child has its own.
+    let passed: Vec<OwnedFd> = pass_fds
+        .iter()
+        .map(|fd| rustix::io::fcntl_dupfd_cloexec(fd, floor).map_err(io::Error::from))
+        .collect::<io::Result<_>>()
+        .map_err(SpawnError::Descriptor)?;
     let groups = (uid.is_some() || gid.is_some() || !supplementary_groups.is_empty())
         .then_some(supplementary_groups.as_slice());
     plan.set_credentials(uid, gid, groups);
@@ -304,11 +319,14 @@ pub fn spawn(req: SpawnRequest<'_>) -> Result<Spawned, SpawnError> {
         .and_then(|()| plan.set_stdio(1, stdout.as_ref().map(|f| f.as_fd())))
         .and_then(|()| plan.set_stdio(2, stderr.as_ref().map(|f| f.as_fd())))
         .map_err(SpawnError::Descriptor)?;
+    plan.set_pass_fds(passed.iter().map(|f| f.as_fd()).collect())
+        .map_err(SpawnError::Descriptor)?;
 
     let (pid, pidfd) = sys::clone3_exec(&plan, cgroup).map_err(SpawnError::Clone)?;
     // The parent's copies (report write end, stdio) are closed here, so the
     // report pipe reaches EOF as soon as the child execs or exits.
     drop(plan);
+    drop(passed);
     drop(report_w);
     drop((stdin, stdout, stderr));
     Ok(Spawned {

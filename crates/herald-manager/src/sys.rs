@@ -893,6 +893,8 @@ pub enum SetupStep {
     Chdir = 8,
     /// `execve(2)`.
     Execve = 9,
+    /// `dup2(2)` of a passed descriptor (socket activation, fd store) onto 3, 4, ….
+    PassFds = 10,
 }
 
 impl SetupStep {
@@ -908,6 +910,7 @@ impl SetupStep {
             7 => Self::Setuid,
             8 => Self::Chdir,
             9 => Self::Execve,
+            10 => Self::PassFds,
             _ => return None,
         })
     }
@@ -924,6 +927,7 @@ impl SetupStep {
             Self::Setuid => "setuid",
             Self::Chdir => "chdir",
             Self::Execve => "execve",
+            Self::PassFds => "dup2(passed fd)",
         }
     }
 }
@@ -949,7 +953,8 @@ pub struct ExecPlan<'fd> {
     uid: Option<rustix::process::Uid>,
     stdio: [Option<BorrowedFd<'fd>>; 3],
     report: BorrowedFd<'fd>,
-    pid_var: Option<PidVar>,
+    pid_vars: Vec<PidVar>,
+    pass_fds: Vec<BorrowedFd<'fd>>,
 }
 
 /// An environment variable whose value is the child's own PID (`WATCHDOG_PID`), which
@@ -1029,7 +1034,8 @@ impl<'fd> ExecPlan<'fd> {
             uid: None,
             stdio: [None, None, None],
             report,
-            pid_var: None,
+            pid_vars: Vec::new(),
+            pass_fds: Vec::new(),
         })
     }
 
@@ -1053,7 +1059,27 @@ impl<'fd> ExecPlan<'fd> {
         let at = self.env_ptrs.len() - 1;
         self.env_ptrs
             .insert(at, var.buf.get().cast::<c_char>().cast_const());
-        self.pid_var = Some(var);
+        self.pid_vars.push(var);
+        Ok(())
+    }
+
+    /// Descriptors the child gets as 3, 4, … (without close-on-exec). Every descriptor
+    /// of the plan (these, stdio sources, the report pipe) must be numbered at least
+    /// `3 + fds.len()`, so that placing one cannot overwrite another.
+    pub fn set_pass_fds(&mut self, fds: Vec<BorrowedFd<'fd>>) -> io::Result<()> {
+        let floor = 3 + fds.len() as c_int;
+        let mut all = fds
+            .iter()
+            .copied()
+            .chain(self.stdio.iter().flatten().copied())
+            .chain([self.report]);
+        if all.any(|fd| fd.as_raw_fd() < floor) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "descriptors must be numbered above the passed-descriptor range",
+            ));
+        }
+        self.pass_fds = fds;
         Ok(())
     }
 
@@ -1163,7 +1189,15 @@ impl<'fd> ExecPlan<'fd> {
                 self.fail(SetupStep::Chdir, last_errno());
             }
         }
-        if let Some(var) = &self.pid_var {
+        for (i, src) in self.pass_fds.iter().enumerate() {
+            // SAFETY: dup2 is async-signal-safe; every source is numbered above the
+            // targets 3..3+n (checked in set_pass_fds), so no target overwrites a
+            // source. dup2 clears close-on-exec on the target.
+            if unsafe { libc::dup2(src.as_raw_fd(), 3 + i as c_int) } < 0 {
+                self.fail(SetupStep::PassFds, last_errno());
+            }
+        }
+        for var in &self.pid_vars {
             let mut pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
             let mut digits = [0u8; 10];
             let mut n = 0;

@@ -308,6 +308,8 @@ pub struct Unit {
     pub cgroup_watch: Option<u64>,
     /// Notifications accepted.
     pub accepted: u64,
+    /// The fd store: fds the service handed over with `FDSTORE=1`, with their names.
+    pub fd_store: Vec<(OwnedFd, Box<str>)>,
     /// Notifications refused or dropped, in all.
     pub refusals: u64,
     /// Notifications refused, newest last.
@@ -359,6 +361,7 @@ impl Unit {
             cgroup_watch: None,
             accepted: 0,
             refusals: 0,
+            fd_store: Vec::new(),
             rejected: VecDeque::new(),
             log: VecDeque::new(),
             restarts: 0,
@@ -464,6 +467,7 @@ impl Unit {
             processes,
             notifications_accepted: self.accepted,
             notifications_refused: self.refusals,
+            fd_store: self.fd_store.iter().map(|(_, n)| n.to_string()).collect(),
             rejected: self.rejected.iter().cloned().collect(),
             dependencies: api::Dependencies {
                 requires: cfg.map(|c| c.requires.clone()).unwrap_or_default(),

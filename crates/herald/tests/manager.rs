@@ -408,7 +408,7 @@ fn bad_input_is_dropped_with_a_reason_and_leaks_nothing() {
         "BARRIER=1 with 0 file descriptors",
         "BARRIER=1 with 2 file descriptors",
         "BARRIER=1 combined with other assignments",
-        "253 file descriptors sent",
+        "253 file descriptors for the fd store, but FileDescriptorStoreMax=0",
         "invalid MAINPID=abc",
     ] {
         assert!(
@@ -1237,4 +1237,60 @@ fn a_flood_of_refused_messages_is_counted_not_logged_line_by_line() {
         .count();
     assert!(logged <= 100 + 13, "{logged} log lines for 5000 refusals");
     assert!(h.output().contains("(4096 so far)"));
+}
+
+const FD_STORE_PY: &str = r#"
+import array, os, socket, sys
+addr = os.environ["NOTIFY_SOCKET"]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+def send(data, fds=()):
+    anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+    s.sendmsg([data], anc, 0, addr)
+if os.environ.get("LISTEN_PID") == str(os.getpid()):
+    names = os.environ["LISTEN_FDNAMES"]
+    text = os.read(3, 100).decode()
+    print(f"second run: LISTEN_FDS={os.environ['LISTEN_FDS']} names={names} fd3={text!r}", flush=True)
+    send(b"READY=1")
+    os.execv("/bin/sleep", ["sleep", "infinity"])
+r, w = os.pipe()
+os.write(w, b"kept across restarts")
+send(b"FDSTORE=1\nFDNAME=greeting", [r])
+send(b"READY=1")
+print("first run: stored the pipe; exiting to be restarted", flush=True)
+sys.exit(1)
+"#;
+
+#[test]
+fn the_fd_store_keeps_fds_across_a_restart() {
+    if skip_unless_root("cgroup tests") {
+        return;
+    }
+    let unit = "[Service]\nType=notify\nFileDescriptorStoreMax=4\nRestart=on-failure\nRestartSec=50ms\nExecStart=/usr/bin/python3 %Y/store.py\n";
+    let h = Herald::start(&[("store.py", FD_STORE_PY), ("store.service", unit)], &[]);
+    h.expect_line(|l| l.contains("first run: stored the pipe"), "first run");
+    let second = h.expect_line(
+        |l| l.contains("second run:"),
+        "restarted with the stored fd",
+    );
+    assert!(
+        second.contains("LISTEN_FDS=1 names=greeting fd3='kept across restarts'"),
+        "{second}"
+    );
+    let starts = std::cell::Cell::new(0);
+    h.expect_line(
+        |l| {
+            if l.starts_with("Started store.service") {
+                starts.set(starts.get() + 1);
+            }
+            starts.get() == 2
+        },
+        "active again",
+    );
+    let s = h.status("store.service");
+    assert_eq!(s.fd_store, ["greeting"]);
+    assert!(h.job(JobKind::Stop, "store.service").ok);
+    assert!(
+        h.status("store.service").fd_store.is_empty(),
+        "stopping flushes the store"
+    );
 }
