@@ -452,6 +452,8 @@ impl Manager {
                 }
             }
         }
+        // The table is complete: no unit is added after loading.
+        self.units.shrink_to_fit();
         self.resolve_dependencies();
         self.break_cycles();
         for name in requested {
@@ -479,24 +481,27 @@ impl Manager {
                 ids(self, &cfg.before),
             );
             for &d in &requires {
-                self.units[d].required_by.push(id);
+                self.units[d].links_mut().required_by.push(id);
             }
             for &d in &binds_to {
-                self.units[d].required_by.push(id);
-                self.units[d].bound_by.push(id);
+                self.units[d].links_mut().required_by.push(id);
+                self.units[d].links_mut().bound_by.push(id);
             }
             for &d in &after {
-                push_unique(&mut self.units[id].after, d);
-                push_unique(&mut self.units[d].before, id);
+                push_unique(&mut self.units[id].links_mut().after, d);
+                push_unique(&mut self.units[d].links_mut().before, id);
             }
             for &d in &before {
-                push_unique(&mut self.units[d].after, id);
-                push_unique(&mut self.units[id].before, d);
+                push_unique(&mut self.units[d].links_mut().after, id);
+                push_unique(&mut self.units[id].links_mut().before, d);
             }
             let u = &mut self.units[id];
-            u.requires = requires;
-            u.wants = wants;
-            u.binds_to = binds_to;
+            if !(requires.is_empty() && wants.is_empty() && binds_to.is_empty()) {
+                let l = u.links_mut();
+                l.requires = requires;
+                l.wants = wants;
+                l.binds_to = binds_to;
+            }
         }
     }
 
@@ -521,7 +526,7 @@ impl Manager {
         ) {
             mark[v] = Mark::Active;
             stack.push(v);
-            for &w in &m.units[v].after {
+            for &w in &m.units[v].links().after {
                 match mark[w] {
                     Mark::New => visit(m, w, mark, stack, cycles),
                     Mark::Active => {
@@ -590,10 +595,11 @@ impl Manager {
             JobKind::Start | JobKind::Restart => {
                 let u = &self.units[id];
                 let deps: Vec<UnitId> = u
+                    .links()
                     .requires
                     .iter()
-                    .chain(&u.binds_to)
-                    .chain(&u.wants)
+                    .chain(&u.links().binds_to)
+                    .chain(&u.links().wants)
                     .copied()
                     .collect();
                 for d in deps {
@@ -604,7 +610,7 @@ impl Manager {
                 }
             }
             JobKind::Stop => {
-                let dependents = self.units[id].required_by.clone();
+                let dependents = self.units[id].links().required_by.clone();
                 for d in dependents {
                     let du = &self.units[d];
                     if !du.state.is_inactive()
@@ -700,7 +706,7 @@ impl Manager {
     fn try_start_job(&mut self, id: UnitId) -> bool {
         let u = &self.units[id];
         // A required unit that is down with no job to bring it up fails this one.
-        for &d in u.requires.iter().chain(&u.binds_to) {
+        for &d in u.links().requires.iter().chain(&u.links().binds_to) {
             let du = &self.units[d];
             let pending = du
                 .job
@@ -731,6 +737,7 @@ impl Manager {
         }
         // Wait for everything ordered before it that is starting.
         if self.units[id]
+            .links()
             .after
             .iter()
             .any(|&d| self.has_job(d, JobKind::Start))
@@ -771,6 +778,7 @@ impl Manager {
     fn try_stop_job(&mut self, id: UnitId, restart: bool) -> bool {
         // Units that start after this one stop before it.
         if self.units[id]
+            .links()
             .before
             .iter()
             .any(|&d| self.has_job(d, JobKind::Stop) || self.units[d].state.is_stopping())
@@ -1263,7 +1271,7 @@ impl Manager {
         // Down for good (no restart follows): the fd store goes, as in systemd.
         self.units[id].fd_store.clear();
         // Units bound to it go down with it.
-        let bound: Vec<UnitId> = self.units[id].bound_by.clone();
+        let bound: Vec<UnitId> = self.units[id].links().bound_by.clone();
         for b in bound {
             if !self.units[b].state.is_inactive() && !self.has_job(b, JobKind::Stop) {
                 self.log_unit(
@@ -1294,10 +1302,11 @@ impl Manager {
             // Start also what it requires, as a fresh start job does.
             let deps: Vec<UnitId> = {
                 let u = &self.units[id];
-                u.requires
+                u.links()
+                    .requires
                     .iter()
-                    .chain(&u.binds_to)
-                    .chain(&u.wants)
+                    .chain(&u.links().binds_to)
+                    .chain(&u.links().wants)
                     .copied()
                     .collect()
             };
