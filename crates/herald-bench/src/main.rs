@@ -232,27 +232,6 @@ fn time_loop(n: usize, mut f: impl FnMut()) -> Vec<f64> {
         .collect()
 }
 
-/// Builds the libsystemd barrier client from ../shared (a peer tool, not herald code).
-pub(crate) fn libsystemd_barrier_client() -> Option<PathBuf> {
-    let src = [
-        "../shared/peer-systemd/src/barrier_loop.c",
-        "../../shared/peer-systemd/src/barrier_loop.c",
-    ]
-    .into_iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())?;
-    let out = std::env::temp_dir().join("herald-bench-barrier_loop");
-    let ok = Command::new("gcc")
-        .args(["-O2", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .arg("/lib/x86_64-linux-gnu/libsystemd.so.0")
-        .status()
-        .ok()?
-        .success();
-    ok.then_some(out)
-}
-
 fn client(n: usize) {
     let rx = Receiver::start();
     let addr = SocketAddrUnix::new(rx.socket()).unwrap();
@@ -287,7 +266,7 @@ fn client(n: usize) {
     for (name, v) in names.iter().zip(acc) {
         rows.push((name.to_string(), stats(v)));
     }
-    if let Some(bin) = libsystemd_barrier_client() {
+    if let Some(bin) = manager::peer_client("barrier_loop") {
         let out = std::env::temp_dir().join("herald-bench-barrier_loop.txt");
         let ok = Command::new(&bin)
             .arg(n.to_string())

@@ -18,7 +18,7 @@ fn shared() -> Option<PathBuf> {
 }
 
 /// Compiles one of the peer's C clients (linked against libsystemd.so.0).
-fn peer_client(name: &str) -> Option<PathBuf> {
+pub(crate) fn peer_client(name: &str) -> Option<PathBuf> {
     let src = shared()?.join("peer-systemd/src").join(format!("{name}.c"));
     let out = std::env::temp_dir().join(format!("herald-bench-{name}"));
     let ok = Command::new("gcc")
