@@ -339,8 +339,7 @@ impl Manager {
     }
 
     fn epoll_add(&self, token: u64, fd: i32, flags: epoll::EventFlags) -> io::Result<()> {
-        // SAFETY-free: borrowing our own fd for the one call.
-        let fd = unsafe_borrow(fd);
+        let fd = sys::borrow_fd(fd);
         epoll::add(&self.epoll, fd, epoll::EventData::new_u64(token), flags).map_err(Into::into)
     }
 
@@ -376,7 +375,7 @@ impl Manager {
             Source::Conn(c) => Some(c.fd.as_raw_fd()),
         };
         if let Some(fd) = fd {
-            let _ = epoll::delete(&self.epoll, unsafe_borrow(fd));
+            let _ = epoll::delete(&self.epoll, sys::borrow_fd(fd));
         }
         Some(source)
     }
@@ -2584,7 +2583,7 @@ impl Manager {
                     let fd = conn.fd.as_raw_fd();
                     let _ = epoll::modify(
                         &self.epoll,
-                        unsafe_borrow(fd),
+                        sys::borrow_fd(fd),
                         epoll::EventData::new_u64(token),
                         epoll::EventFlags::OUT,
                     );
@@ -2948,8 +2947,4 @@ fn raise_fd_limit() {
             },
         );
     }
-}
-
-fn unsafe_borrow(fd: i32) -> std::os::fd::BorrowedFd<'static> {
-    sys::borrow_fd(fd)
 }
