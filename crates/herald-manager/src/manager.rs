@@ -654,29 +654,7 @@ impl Manager {
     /// Starts every queued job whose ordering dependencies are satisfied, until none
     /// can make progress.
     fn dispatch_jobs(&mut self) {
-        loop {
-            let mut progressed = false;
-            for id in 0..self.units.len() {
-                let Some(job) = self.units[id].job.as_ref() else {
-                    continue;
-                };
-                if job.running {
-                    continue;
-                }
-                let kind = job.kind;
-                let ran = match kind {
-                    JobKind::Start => self.try_start_job(id),
-                    JobKind::Stop | JobKind::Restart => {
-                        self.try_stop_job(id, kind == JobKind::Restart)
-                    }
-                    JobKind::Reload => self.try_reload_job(id),
-                };
-                progressed |= ran;
-            }
-            if !progressed {
-                break;
-            }
-        }
+        self.run_ready_jobs();
         if self.once
             && !self.once_reported
             && !self.shutting_down
@@ -699,6 +677,35 @@ impl Manager {
                 ));
             }
             self.begin_shutdown();
+            // The stop jobs just queued must start now: nothing else may wake the loop.
+            self.run_ready_jobs();
+        }
+    }
+
+    /// Starts every queued job that can run, until none can make progress.
+    fn run_ready_jobs(&mut self) {
+        loop {
+            let mut progressed = false;
+            for id in 0..self.units.len() {
+                let Some(job) = self.units[id].job.as_ref() else {
+                    continue;
+                };
+                if job.running {
+                    continue;
+                }
+                let kind = job.kind;
+                let ran = match kind {
+                    JobKind::Start => self.try_start_job(id),
+                    JobKind::Stop | JobKind::Restart => {
+                        self.try_stop_job(id, kind == JobKind::Restart)
+                    }
+                    JobKind::Reload => self.try_reload_job(id),
+                };
+                progressed |= ran;
+            }
+            if !progressed {
+                break;
+            }
         }
     }
 
