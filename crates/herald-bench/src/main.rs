@@ -27,6 +27,17 @@ use rustix::net::{
     SendFlags, SocketAddrUnix, SocketFlags, SocketType,
 };
 
+/// An unbound AF_UNIX datagram socket, close-on-exec.
+fn dgram_socket() -> OwnedFd {
+    rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::DGRAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap()
+}
+
 /// A receiver like a manager's, minus the manager: it reads every datagram with
 /// SO_PASSCRED and closes every fd at once (which answers barriers).
 struct Receiver {
@@ -39,13 +50,7 @@ impl Receiver {
         let dir = std::env::temp_dir().join(format!("herald-bench-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let sock = rustix::net::socket_with(
-            AddressFamily::UNIX,
-            SocketType::DGRAM,
-            SocketFlags::CLOEXEC,
-            None,
-        )
-        .unwrap();
+        let sock = dgram_socket();
         rustix::net::sockopt::set_socket_passcred(&sock, true).unwrap();
         let _ = rustix::net::sockopt::set_socket_recv_buffer_size_force(&sock, 8 << 20);
         rustix::net::bind(&sock, &SocketAddrUnix::new(dir.join("notify")).unwrap()).unwrap();
@@ -235,13 +240,7 @@ fn time_loop(n: usize, mut f: impl FnMut()) -> Vec<f64> {
 fn client(n: usize) {
     let rx = Receiver::start();
     let addr = SocketAddrUnix::new(rx.socket()).unwrap();
-    let sock = rustix::net::socket_with(
-        AddressFamily::UNIX,
-        SocketType::DGRAM,
-        SocketFlags::CLOEXEC,
-        None,
-    )
-    .unwrap();
+    let sock = dgram_socket();
     let notifier = Notifier::new(NotifyAddress::Path(rx.socket()));
     let mut rows: Vec<(String, Stats)> = Vec::new();
     // Interleave in rounds so drift affects every row alike.

@@ -973,7 +973,7 @@ impl Manager {
                 self.job_done(id, "done", None);
             }
             SubState::Stop => self.enter_stop_sigterm(id),
-            SubState::StopPost => self.enter_final(id),
+            SubState::StopPost => self.enter_dead(id),
             _ => {}
         }
     }
@@ -990,7 +990,7 @@ impl Manager {
                 self.job_done(id, "failed", reason);
             }
             SubState::Stop => self.enter_stop_sigterm(id),
-            SubState::StopPost => self.enter_final(id),
+            SubState::StopPost => self.enter_dead(id),
             _ => {}
         }
     }
@@ -1209,11 +1209,6 @@ impl Manager {
         self.units[id].cmd_index = 0;
         self.set_state(id, SubState::StopPost);
         self.run_next_control(id);
-    }
-
-    /// After ExecStopPost=: the unit is down.
-    fn enter_final(&mut self, id: UnitId) {
-        self.enter_dead(id);
     }
 
     fn enter_dead(&mut self, id: UnitId) {
@@ -2509,7 +2504,7 @@ impl Manager {
                     self.units[id].cmd_index = 0;
                     self.run_next_control(id);
                 }
-                SubState::StopPost => self.enter_final(id),
+                SubState::StopPost => self.enter_dead(id),
                 SubState::AutoRestart if self.units[id].job.is_none() => {
                     self.set_state(id, SubState::Dead);
                     self.units[id].job = Some(Job {

@@ -156,29 +156,38 @@ pub fn format_relative(now_usec: u64, then_usec: u64) -> String {
         (then_usec - now_usec, "left")
     };
     let plural = |n: u64, one: &'static str, many: &'static str| if n == 1 { one } else { many };
-    if d >= USEC_PER_YEAR {
-        let years = d / USEC_PER_YEAR;
-        let months = d % USEC_PER_YEAR / USEC_PER_MONTH;
+    // "N big M small ago": the larger unit and what remains of it in the smaller one.
+    let two = |big: u64,
+               big_names: (&'static str, &'static str),
+               small: u64,
+               small_names: (&'static str, &'static str)| {
+        let (n, m) = (d / big, d % big / small);
         format!(
-            "{years} {} {months} {} {s}",
-            plural(years, "year", "years"),
-            plural(months, "month", "months")
+            "{n} {} {m} {} {s}",
+            plural(n, big_names.0, big_names.1),
+            plural(m, small_names.0, small_names.1)
+        )
+    };
+    if d >= USEC_PER_YEAR {
+        two(
+            USEC_PER_YEAR,
+            ("year", "years"),
+            USEC_PER_MONTH,
+            ("month", "months"),
         )
     } else if d >= USEC_PER_MONTH {
-        let months = d / USEC_PER_MONTH;
-        let days = d % USEC_PER_MONTH / USEC_PER_DAY;
-        format!(
-            "{months} {} {days} {} {s}",
-            plural(months, "month", "months"),
-            plural(days, "day", "days")
+        two(
+            USEC_PER_MONTH,
+            ("month", "months"),
+            USEC_PER_DAY,
+            ("day", "days"),
         )
     } else if d >= USEC_PER_WEEK {
-        let weeks = d / USEC_PER_WEEK;
-        let days = d % USEC_PER_WEEK / USEC_PER_DAY;
-        format!(
-            "{weeks} {} {days} {} {s}",
-            plural(weeks, "week", "weeks"),
-            plural(days, "day", "days")
+        two(
+            USEC_PER_WEEK,
+            ("week", "weeks"),
+            USEC_PER_DAY,
+            ("day", "days"),
         )
     } else if d >= 2 * USEC_PER_DAY {
         format!("{} days {s}", d / USEC_PER_DAY)
