@@ -444,9 +444,10 @@ impl Unit {
     }
 
     /// The record `ctl status` shows.
-    pub fn status(&self, names: &[String], processes: Vec<api::ProcessInfo>) -> api::UnitStatus {
+    /// `all` is the manager's unit table, to name the units this one is ordered against.
+    pub fn status(&self, all: &[Unit], processes: Vec<api::ProcessInfo>) -> api::UnitStatus {
         let cfg = self.loaded.as_ref().map(|l| &l.config);
-        let deps = |ids: &[UnitId]| ids.iter().map(|&i| names[i].clone()).collect();
+        let deps = |ids: &[UnitId]| ids.iter().map(|&i| all[i].name.clone()).collect();
         api::UnitStatus {
             name: self.name.clone(),
             description: cfg.and_then(|c| c.description.clone()),
